@@ -1,0 +1,57 @@
+"""The `charter` command. Heavy libraries are imported inside commands, so `--help` is quick."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from charter.cli import admin
+
+app = typer.Typer(
+    name="charter",
+    help="Governance for production AI: models, prompts, datasets and deployment tracks, "
+    "with a tamper-evident audit ledger.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("init")(admin.init)
+app.add_typer(admin.db_app, name="db")
+app.add_typer(admin.user_app, name="user")
+app.add_typer(admin.audit_app, name="audit")
+app.add_typer(admin.policy_app, name="policy")
+
+
+def _register_registries() -> None:
+    from charter.cli import dataset, model
+
+    app.add_typer(model.model_app, name="model")
+    app.add_typer(dataset.dataset_app, name="dataset")
+
+
+_register_registries()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; user mistakes become one paragraph on stderr and a contract exit code.
+
+    Usage errors exit 2 (Typer's own handling); errors charter raises are mapped by
+    `charter.cli.failures`.
+    """
+    from charter.errors import CharterError
+
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        app(args=args, prog_name="charter")
+    except CharterError as exc:
+        from charter.cli.failures import exit_code
+        from charter.cli.output import print_json
+
+        if "--json" in args:
+            print_json(exc.as_dict())
+        sys.stderr.write(f"charter: {exc.message}\n")
+        sys.exit(exit_code(exc))
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted; nothing was committed by the interrupted command\n")
+        sys.exit(130)

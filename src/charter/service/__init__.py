@@ -1,0 +1,1 @@
+"""Use cases: one database transaction each — authorise, check the rules, change, audit."""

@@ -1,0 +1,1 @@
+"""Persistence: the SQL schema and store (SQLite and PostgreSQL), migrations, the ledger, blobs."""

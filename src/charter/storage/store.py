@@ -1,0 +1,66 @@
+"""The SQL store: transactions over one engine, each with the repositories and the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Connection, Engine
+
+from charter.clock import Clock
+from charter.storage.blobs import LocalBlobStore
+from charter.storage.datasets import DatasetRepo
+from charter.storage.engine import WRITE
+from charter.storage.ledger import Ledger
+from charter.storage.models import ModelRepo
+from charter.storage.policies import PolicyRepo
+from charter.storage.users import UserRepo
+
+
+@dataclass
+class Tx:
+    """One database transaction and everything that works inside it."""
+
+    conn: Connection
+    clock: Clock
+    writable: bool
+    ledger: Ledger = field(init=False)
+    users: UserRepo = field(init=False)
+    policies: PolicyRepo = field(init=False)
+    models: ModelRepo = field(init=False)
+    datasets: DatasetRepo = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ledger = Ledger(self.conn, self.clock)
+        self.users = UserRepo(self.conn)
+        self.policies = PolicyRepo(self.conn)
+        self.models = ModelRepo(self.conn)
+        self.datasets = DatasetRepo(self.conn)
+
+
+class Store:
+    def __init__(self, engine: Engine, blobs: LocalBlobStore, clock: Clock) -> None:
+        self.engine, self.blobs, self.clock = engine, blobs, clock
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """A write transaction. Writers are serialised: SQLite takes its write lock at BEGIN, and on
+        PostgreSQL the ledger head row is locked first, so every check a use case makes still holds
+        when it commits, and the ledger never forks."""
+        with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+            tx = Tx(conn, self.clock, writable=True)
+            tx.ledger.lock_head()
+            yield tx
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self.engine.connect() as conn, conn.begin():
+            yield Tx(conn, self.clock, writable=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
