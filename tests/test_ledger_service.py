@@ -22,8 +22,9 @@ def test_editing_a_row_is_detected(registry: Registry) -> None:
     add_user(registry, "bob", "reviewer")
     add_user(registry, "carol", "author")
     with registry.store.engine.begin() as conn:
-        conn.execute(sa.update(audit_events).where(audit_events.c.sequence == 2)
-                     .values(payload='{"roles":["admin"]}'))
+        conn.execute(
+            sa.update(audit_events).where(audit_events.c.sequence == 2).values(payload='{"roles":["admin"]}')
+        )
     result = registry.audit.verify()
     assert not result.ok
     assert result.first_bad == 2

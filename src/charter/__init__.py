@@ -1,8 +1,8 @@
 """charter: governance for production AI.
 
-    import charter
-    reg = charter.open()            # the embedded store, configured like the CLI
-    reg.models.get("support-llm@production")
+import charter
+reg = charter.open()            # the embedded store, configured like the CLI
+reg.models.get("support-llm@production")
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from charter.service.registry import Registry
 
 
-def open(  # noqa: A001 - `charter.open()` is the SDK's front door
+def open(
     home: str | None = None,
     *,
     database_url: str | None = None,
@@ -30,7 +30,7 @@ def open(  # noqa: A001 - `charter.open()` is the SDK's front door
 
     settings = Settings.from_env()
     if home is not None or database_url is not None:
-        settings = Settings.for_home(home or settings.home, user=user or settings.user,
-                                     database_url=database_url)
+        settings = Settings.for_home(
+            home or settings.home, user=user or settings.user, database_url=database_url
+        )
     return open_registry(settings, clock=clock, user=user)
-

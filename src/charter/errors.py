@@ -189,5 +189,7 @@ class UserDisabled(PermissionDenied):
 def _jsonable(details: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in details.items():
-        out[key] = value if isinstance(value, str | int | float | bool | list | dict | type(None)) else str(value)
+        out[key] = (
+            value if isinstance(value, str | int | float | bool | list | dict | type(None)) else str(value)
+        )
     return out

@@ -12,8 +12,9 @@ from charter.cli.output import JsonFlag, emit, fields, print_json, say, table
 db_app = typer.Typer(help="The metadata database: schema migrations.", no_args_is_help=True)
 user_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit ledger.", no_args_is_help=True)
-policy_app = typer.Typer(help="Versioned policies (pins, contamination, environments, …).",
-                         no_args_is_help=True)
+policy_app = typer.Typer(
+    help="Versioned policies (pins, contamination, environments, …).", no_args_is_help=True
+)
 
 
 def init(json_out: bool = JsonFlag) -> None:
@@ -43,20 +44,35 @@ def db_upgrade(json_out: bool = JsonFlag) -> None:
     from charter.service.setup import upgrade_store
 
     before, after = upgrade_store(Settings.from_env())
-    emit({"before": before, "after": after}, json_out,
-         lambda: say(f"schema at {after}" + ("" if before == after else f" (was {before or 'empty'})")))
+    emit(
+        {"before": before, "after": after},
+        json_out,
+        lambda: say(f"schema at {after}" + ("" if before == after else f" (was {before or 'empty'})")),
+    )
 
 
 def _users_table(users: list) -> None:  # type: ignore[type-arg]
-    table("users", ["name", "roles", "disabled", "created"],
-          [(u.name, ", ".join(u.roles), "yes" if u.disabled else "", u.created_at.isoformat(timespec="seconds"))
-           for u in users])
+    table(
+        "users",
+        ["name", "roles", "disabled", "created"],
+        [
+            (
+                u.name,
+                ", ".join(u.roles),
+                "yes" if u.disabled else "",
+                u.created_at.isoformat(timespec="seconds"),
+            )
+            for u in users
+        ],
+    )
 
 
 @user_app.command("add")
 def user_add(
     name: str,
-    role: list[str] = typer.Option(..., "--role", help="viewer|service|author|reviewer|operator|admin; repeatable."),
+    role: list[str] = typer.Option(
+        ..., "--role", help="viewer|service|author|reviewer|operator|admin; repeatable."
+    ),
     json_out: bool = JsonFlag,
 ) -> None:
     """Add a user with one or more roles (admin only)."""
@@ -100,8 +116,11 @@ def user_enable(name: str, json_out: bool = JsonFlag) -> None:
 
 @audit_app.command("log")
 def audit_log(
-    subject: str = typer.Option(None, "--subject", help="model:NAME@X.Y.Z, dataset:NAME@N, user:NAME, …; "
-                                "a trailing * matches by prefix."),
+    subject: str = typer.Option(
+        None,
+        "--subject",
+        help="model:NAME@X.Y.Z, dataset:NAME@N, user:NAME, …; a trailing * matches by prefix.",
+    ),
     since: str = typer.Option(None, "--since", help="ISO 8601 time (no zone means UTC)."),
     until: str = typer.Option(None, "--until", help="ISO 8601 time (no zone means UTC)."),
     limit: int = typer.Option(None, "--limit", min=1, help="At most this many events."),
@@ -116,9 +135,15 @@ def audit_log(
         until=parse_time(until) if until else None,
         limit=limit,
     )
-    emit(events, json_out, lambda: table(
-        "audit events", ["seq", "time", "actor", "action", "subject"],
-        [(e.sequence, e.time, e.actor, e.action, e.subject) for e in events]))
+    emit(
+        events,
+        json_out,
+        lambda: table(
+            "audit events",
+            ["seq", "time", "actor", "action", "subject"],
+            [(e.sequence, e.time, e.actor, e.action, e.subject) for e in events],
+        ),
+    )
 
 
 @audit_app.command("verify")
@@ -137,9 +162,12 @@ def audit_verify(json_out: bool = JsonFlag) -> None:
 
 
 @policy_app.command("apply")
-def policy_apply(file: Path = typer.Argument(..., help="YAML with sections pins, contamination, "
-                                             "environments, validation, drift, tracks."),
-                 json_out: bool = JsonFlag) -> None:
+def policy_apply(
+    file: Path = typer.Argument(
+        ..., help="YAML with sections pins, contamination, environments, validation, drift, tracks."
+    ),
+    json_out: bool = JsonFlag,
+) -> None:
     """Apply a policy file (admin only): the sections it names replace the current ones."""
     from charter.errors import InvalidInput
 
@@ -152,8 +180,9 @@ def policy_apply(file: Path = typer.Argument(..., help="YAML with sections pins,
 
 
 @policy_app.command("show")
-def policy_show(at: str = typer.Option(None, "--at", help="The policy in force at this time."),
-                json_out: bool = JsonFlag) -> None:
+def policy_show(
+    at: str = typer.Option(None, "--at", help="The policy in force at this time."), json_out: bool = JsonFlag
+) -> None:
     """Show the policies in force (now, or at a time)."""
     import yaml
 
@@ -162,8 +191,14 @@ def policy_show(at: str = typer.Option(None, "--at", help="The policy in force a
     result = registry().policies.show(parse_time(at) if at else None)
 
     def human() -> None:
-        say(f"# policy version {result.version}" + (" (built-in defaults)" if result.version == 0 else
-            f", applied by {result.created_by} at {result.created_at}"))
+        say(
+            f"# policy version {result.version}"
+            + (
+                " (built-in defaults)"
+                if result.version == 0
+                else f", applied by {result.created_by} at {result.created_at}"
+            )
+        )
         say(yaml.safe_dump(result.document, sort_keys=True).rstrip())
 
     emit(result, json_out, human)
@@ -173,5 +208,12 @@ def policy_show(at: str = typer.Option(None, "--at", help="The policy in force a
 def policy_history(json_out: bool = JsonFlag) -> None:
     """Every version of the policy, with who applied it and when."""
     history = registry().policies.history()
-    emit(history, json_out, lambda: table("policy history", ["version", "applied", "by", "digest"],
-         [(p.version, p.created_at, p.created_by, p.digest[:12]) for p in history]))
+    emit(
+        history,
+        json_out,
+        lambda: table(
+            "policy history",
+            ["version", "applied", "by", "digest"],
+            [(p.version, p.created_at, p.created_by, p.digest[:12]) for p in history],
+        ),
+    )

@@ -90,8 +90,9 @@ class Verification:
         }
 
 
-def verify_chain(events: Iterable[AuditEvent], *, start_sequence: int = 1,
-                 start_hash: str = GENESIS_HASH) -> Verification:
+def verify_chain(
+    events: Iterable[AuditEvent], *, start_sequence: int = 1, start_hash: str = GENESIS_HASH
+) -> Verification:
     """Recompute the chain; report the first event that breaks it.
 
     Editing a row breaks its own hash; deleting one leaves a gap in the sequence (or, at the end,
@@ -100,16 +101,21 @@ def verify_chain(events: Iterable[AuditEvent], *, start_sequence: int = 1,
     expected_sequence, previous, count = start_sequence, start_hash, 0
     for event in events:
         if event.sequence != expected_sequence:
-            why = (
-                f"expected sequence {expected_sequence} but found {event.sequence}: "
-                + ("events are missing" if event.sequence > expected_sequence else "events are out of order")
+            why = f"expected sequence {expected_sequence} but found {event.sequence}: " + (
+                "events are missing" if event.sequence > expected_sequence else "events are out of order"
             )
             return Verification(False, count, previous, min(event.sequence, expected_sequence), why)
         if event.previous_hash != previous:
-            return Verification(False, count, previous, event.sequence,
-                                "its previous hash does not match the event before it")
+            return Verification(
+                False, count, previous, event.sequence, "its previous hash does not match the event before it"
+            )
         if event_hash(event) != event.hash:
-            return Verification(False, count, previous, event.sequence,
-                                "its content does not match its hash (the row was edited)")
+            return Verification(
+                False,
+                count,
+                previous,
+                event.sequence,
+                "its content does not match its hash (the row was edited)",
+            )
         previous, expected_sequence, count = event.hash, expected_sequence + 1, count + 1
     return Verification(True, count, previous)

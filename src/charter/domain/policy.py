@@ -48,9 +48,7 @@ def merge(current: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, An
         raise InvalidSpec(f"a policy file must be a mapping with one or more of: {', '.join(SECTIONS)}")
     unknown = sorted(set(update) - set(SECTIONS))
     if unknown:
-        raise InvalidSpec(
-            f"unknown policy section(s) {', '.join(unknown)}; accepted: {', '.join(SECTIONS)}"
-        )
+        raise InvalidSpec(f"unknown policy section(s) {', '.join(unknown)}; accepted: {', '.join(SECTIONS)}")
     result = {**defaults(), **copy.deepcopy(dict(current))}
     for section, body in update.items():
         result[section] = validate_section(section, body)
@@ -79,7 +77,9 @@ def validate_section(section: str, body: Any) -> Any:
             try:
                 re.compile(pattern)
             except (re.error, TypeError) as exc:
-                raise InvalidSpec(f"policy pins.allow pattern {pattern!r} is not a regular expression: {exc}") from None
+                raise InvalidSpec(
+                    f"policy pins.allow pattern {pattern!r} is not a regular expression: {exc}"
+                ) from None
     if section == "contamination":
         _fraction(section, "max_near_duplicate_ratio", merged)
         _fraction(section, "near_duplicate_threshold", merged)

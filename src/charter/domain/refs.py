@@ -58,7 +58,9 @@ class ModelRef:
 
 
 def parse_model_ref(text: str) -> ModelRef:
-    expected = "NAME, NAME@MAJOR.MINOR.PATCH or NAME@ALIAS (for example support-llm@1.2.0 or support-llm@production)"
+    expected = (
+        "NAME, NAME@MAJOR.MINOR.PATCH or NAME@ALIAS (for example support-llm@1.2.0 or support-llm@production)"
+    )
     name, sep, tail = text.strip().partition("@")
     _name(name, "model", text, expected)
     if not sep:

@@ -50,7 +50,10 @@ class AuditService:
             head_sequence, head_hash = tx.ledger.head()
         if result.ok and (result.events != head_sequence or result.head_hash != head_hash):
             return Verification(
-                False, result.events, result.head_hash, min(result.events, head_sequence) + 1,
+                False,
+                result.events,
+                result.head_hash,
+                min(result.events, head_sequence) + 1,
                 f"the chain ends at event {result.events} but the recorded head is event "
                 f"{head_sequence}: events were deleted from the end, or the head was altered",
             )

@@ -1,13 +1,434 @@
-"""Dataset registry use cases."""
+"""Dataset registry use cases: snapshots, time travel, checkout, exact overlap, garbage collection."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import builtins
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from charter.domain.canonical import canonical_json
+from charter.domain.refs import check_name, parse_dataset_ref
+from charter.domain.roles import Action
+from charter.errors import InvalidInput, NotFound
+from charter.service.access import authorize
+from charter.storage.blobs import LocalBlobStore
+from charter.storage.datasets import DatasetVersionRecord
 
 if TYPE_CHECKING:
     from charter.service.registry import Registry
+
+ROLES = ("train", "eval", "holdout", "production-sample")
+GC_GRACE_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    name: str
+    version: int
+    digest: str
+    kind: str
+    role: str
+    sources: tuple[str, ...]
+    derived_from: str | None
+    message: str
+    files: int
+    bytes_total: int
+    bytes_new: int
+    schema: list[dict[str, Any]] | None
+    row_count: int | None
+    has_fingerprints: bool
+    created_at: datetime
+    created_by: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @classmethod
+    def of(cls, r: DatasetVersionRecord) -> DatasetVersion:
+        return cls(
+            r.name,
+            r.version,
+            r.digest,
+            r.kind,
+            r.role,
+            r.sources,
+            r.derived_from,
+            r.message,
+            r.file_count,
+            r.bytes_total,
+            r.bytes_new,
+            r.schema,
+            r.row_count,
+            r.fingerprints_digest is not None,
+            r.created_at,
+            r.created_by,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "name": self.name,
+            "version": self.version,
+            "digest": self.digest,
+            "kind": self.kind,
+            "role": self.role,
+            "sources": list(self.sources),
+            "derived_from": self.derived_from,
+            "message": self.message,
+            "files": self.files,
+            "bytes_total": self.bytes_total,
+            "bytes_new": self.bytes_new,
+            "schema": self.schema,
+            "row_count": self.row_count,
+            "has_fingerprints": self.has_fingerprints,
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by,
+        }
+
+
+@dataclass(frozen=True)
+class AddResult:
+    version: DatasetVersion
+    created: bool  # False: the content equals the latest version's, nothing new was recorded
+    bytes_read: int
+    bytes_new: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version.as_dict(),
+            "created": self.created,
+            "bytes_read": self.bytes_read,
+            "bytes_new": self.bytes_new,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class ExactOverlap:
+    """Rows (or files) of A that also occur in B, counted with A's multiplicity."""
+
+    a: str
+    b: str
+    method: str  # "rows": canonical row fingerprints; "files": whole-file digests
+    a_total: int
+    overlapping: int
+
+    @property
+    def ratio(self) -> float:
+        return self.overlapping / self.a_total if self.a_total else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "a": self.a,
+            "b": self.b,
+            "method": self.method,
+            "a_total": self.a_total,
+            "overlapping": self.overlapping,
+            "ratio": self.ratio,
+        }
+
+
+@dataclass(frozen=True)
+class DatasetDiff:
+    a: str
+    b: str
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+    unchanged: int
+    bytes_delta: int
+    rows_delta: int | None
+    schema_changes: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "a": self.a,
+            "b": self.b,
+            "added": self.added,
+            "removed": self.removed,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "bytes_delta": self.bytes_delta,
+            "rows_delta": self.rows_delta,
+            "schema_changes": self.schema_changes,
+        }
+
+
+@dataclass(frozen=True)
+class CheckoutReport:
+    ref: str
+    target: str
+    files: int
+    bytes_written: int
+    verified: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class GcReport:
+    dry_run: bool
+    reachable: int
+    removed: int
+    bytes_removed: int
+    kept_recent: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def overlap_between(blobs: LocalBlobStore, a: DatasetVersionRecord, b: DatasetVersionRecord) -> ExactOverlap:
+    """Exact overlap of A with B: by row fingerprints when both are tables, else by file digests."""
+    from charter.data import fingerprints, overlap
+    from charter.data.snapshot import load_manifest
+
+    if a.fingerprints_digest and b.fingerprints_digest:
+        fa = fingerprints.from_bytes(blobs.get(a.fingerprints_digest))
+        fb = fingerprints.from_bytes(blobs.get(b.fingerprints_digest))
+        return ExactOverlap(a.ref, b.ref, "rows", int(fa.size), overlap.rows_found(fa, fb))
+    found, total = overlap.files_found(
+        load_manifest(blobs, a.manifest_digest), load_manifest(blobs, b.manifest_digest)
+    )
+    return ExactOverlap(a.ref, b.ref, "files", total, found)
 
 
 class DatasetService:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def add(
+        self,
+        name: str,
+        path: str | Path,
+        *,
+        role: str,
+        sources: Sequence[str] = (),
+        derived_from: str | None = None,
+        message: str = "",
+        progress: Callable[[int], None] | None = None,
+    ) -> AddResult:
+        """Snapshot a file or folder as the next version of `name`.
+
+        Blobs are written (deduplicated) and made durable before the version is committed, so an
+        interrupted add leaves only unreferenced blobs, which the next add reuses and `gc` removes.
+        Content equal to the latest version's records nothing new.
+        """
+        from charter.data import fingerprints
+        from charter.data.snapshot import snapshot
+        from charter.data.tabular import inspect_table
+
+        check_name(name, "dataset")
+        if role not in ROLES:
+            raise InvalidInput(f"{role!r} is not a dataset role; accepted: {', '.join(ROLES)}")
+        parent_ref = parse_dataset_ref(derived_from) if derived_from else None
+        source = Path(path)
+        if not source.exists():
+            raise InvalidInput(f"{source} does not exist; give a file or a folder to snapshot")
+        store = self.registry.store
+        with store.read() as tx:  # fail fast, before reading gigabytes
+            authorize(tx, self.registry.actor, Action.ADD_DATASET)
+            if parent_ref is not None:
+                tx.datasets.get_version(parent_ref)
+
+        started = time.perf_counter()
+        snap = snapshot(store.blobs, source, progress=progress)
+        bytes_new = snap.bytes_new
+        table = inspect_table(source, snap.manifest)
+        fingerprints_digest = None
+        if table is not None:
+            import blake3
+
+            data = fingerprints.to_bytes(fingerprints.fingerprint_table(source, table))
+            fingerprints_digest = blake3.blake3(data).hexdigest()
+            if store.blobs.put(fingerprints_digest, data):
+                bytes_new += len(data)
+                store.blobs.sync()
+
+        with store.write() as tx:
+            authorize(tx, self.registry.actor, Action.ADD_DATASET)
+            now = tx.clock.now()
+            dataset_id = tx.datasets.dataset_id(name)
+            if dataset_id is None:
+                dataset_id = tx.datasets.create_dataset(name, at=now, by=self.registry.actor)
+            else:
+                latest = tx.datasets.versions(name)[-1:]
+                if latest and latest[0].digest == snap.manifest_digest:
+                    return AddResult(
+                        DatasetVersion.of(latest[0]),
+                        False,
+                        snap.bytes_read,
+                        bytes_new,
+                        time.perf_counter() - started,
+                    )
+            parent = tx.datasets.get_version(parent_ref) if parent_ref is not None else None
+            record = tx.datasets.insert_version(
+                {
+                    "dataset_id": dataset_id,
+                    "digest": snap.manifest_digest,
+                    "manifest_digest": snap.manifest_digest,
+                    "kind": "table" if table is not None else "files",
+                    "role": role,
+                    "sources": json.dumps(list(sources)),
+                    "derived_from_id": None if parent is None else parent.id,
+                    "message": message,
+                    "file_count": len(snap.manifest.files),
+                    "bytes_total": snap.manifest.total_bytes,
+                    "bytes_new": bytes_new,
+                    "schema": None if table is None else canonical_json(table.schema).decode(),
+                    "row_count": None if table is None else table.row_count,
+                    "fingerprints_digest": fingerprints_digest,
+                    "profile": None,
+                    "created_at": now,
+                    "created_by": self.registry.actor,
+                }
+            )
+            tx.ledger.append(
+                self.registry.actor,
+                "dataset.version_added",
+                record.subject,
+                {
+                    "digest": record.digest,
+                    "kind": record.kind,
+                    "role": role,
+                    "sources": list(sources),
+                    "derived_from": record.derived_from,
+                    "message": message,
+                    "files": record.file_count,
+                    "bytes_total": record.bytes_total,
+                    "bytes_new": bytes_new,
+                    "row_count": record.row_count,
+                    "fingerprints": fingerprints_digest,
+                },
+            )
+            return AddResult(
+                DatasetVersion.of(record), True, snap.bytes_read, bytes_new, time.perf_counter() - started
+            )
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def get(self, ref: str, *, as_of: datetime | None = None) -> DatasetVersion:
+        """`name@N`, or `name` for the latest version (the one current at `as_of`, if given)."""
+        parsed = parse_dataset_ref(ref)
+        with self.registry.store.read() as tx:
+            authorize(tx, self.registry.actor, Action.READ)
+            return DatasetVersion.of(tx.datasets.get_version(parsed, as_of=as_of))
+
+    def list(self) -> builtins.list[DatasetVersion]:
+        """The latest version of every dataset."""
+        with self.registry.store.read() as tx:
+            authorize(tx, self.registry.actor, Action.READ)
+            return [DatasetVersion.of(r) for r in tx.datasets.latest_versions()]
+
+    def versions(self, name: str) -> builtins.list[DatasetVersion]:
+        with self.registry.store.read() as tx:
+            authorize(tx, self.registry.actor, Action.READ)
+            records = tx.datasets.versions(name)
+            if not records:
+                raise NotFound(f"dataset {name!r}", "list datasets with `charter dataset list`")
+            return [DatasetVersion.of(r) for r in records]
+
+    def files(self, ref: str) -> builtins.list[dict[str, Any]]:
+        """The files of a version: path, size and BLAKE3 digest."""
+        from charter.data.snapshot import load_manifest
+
+        record = self._record(ref)
+        manifest = load_manifest(self.registry.store.blobs, record.manifest_digest)
+        return [{"path": f.path, "size": f.size, "digest": f.digest} for f in manifest.files]
+
+    def diff(self, a: str, b: str) -> DatasetDiff:
+        from charter.data.snapshot import load_manifest
+
+        ra, rb = self._record(a), self._record(b)
+        blobs = self.registry.store.blobs
+        fa = {f.path: f for f in load_manifest(blobs, ra.manifest_digest).files}
+        fb = {f.path: f for f in load_manifest(blobs, rb.manifest_digest).files}
+        changed = sorted(p for p in fa.keys() & fb.keys() if fa[p].digest != fb[p].digest)
+        schema_changes = _schema_changes(ra.schema or [], rb.schema or [])
+        rows = None if ra.row_count is None or rb.row_count is None else rb.row_count - ra.row_count
+        return DatasetDiff(
+            ra.ref,
+            rb.ref,
+            sorted(fb.keys() - fa.keys()),
+            sorted(fa.keys() - fb.keys()),
+            changed,
+            len(fa.keys() & fb.keys()) - len(changed),
+            rb.bytes_total - ra.bytes_total,
+            rows,
+            schema_changes,
+        )
+
+    def checkout(self, ref: str, target: str | Path, *, force: bool = False) -> CheckoutReport:
+        """Write a version to a folder, byte for byte, verified against its digests."""
+        from charter.data.snapshot import checkout, load_manifest
+
+        record = self._record(ref)
+        manifest = load_manifest(self.registry.store.blobs, record.manifest_digest)
+        result = checkout(self.registry.store.blobs, manifest, Path(target), force=force)
+        return CheckoutReport(
+            record.ref, str(Path(target).absolute()), result.files, result.bytes_written, True
+        )
+
+    def overlap(self, a: str, b: str) -> ExactOverlap:
+        """Exact overlap: rows of A found in B (with multiplicity)."""
+        ra, rb = self._record(a), self._record(b)
+        return overlap_between(self.registry.store.blobs, ra, rb)
+
+    # --- maintenance ------------------------------------------------------------------------
+
+    def gc(self, *, dry_run: bool = False, grace_seconds: float = GC_GRACE_SECONDS) -> GcReport:
+        """Remove blobs no version can reach. Blobs younger than the grace period are kept: they may
+        belong to an add that has not committed yet."""
+        from charter.data.snapshot import load_manifest
+
+        store = self.registry.store
+        with store.write() as tx:
+            authorize(tx, self.registry.actor, Action.COLLECT_GARBAGE)
+            manifests, others = tx.datasets.blob_roots()
+            manifests |= tx.models.weight_manifests()
+            reachable = manifests | others
+            for digest in manifests:
+                reachable |= load_manifest(store.blobs, digest).chunk_digests()
+            cutoff = time.time() - grace_seconds
+            removed = kept = freed = 0
+            for digest, mtime, size in list(store.blobs.digests()):
+                if digest in reachable:
+                    continue
+                if mtime > cutoff:
+                    kept += 1
+                    continue
+                removed += 1
+                freed += size
+                if not dry_run:
+                    store.blobs.delete(digest)
+            if not dry_run:
+                store.blobs.clean_temporary(cutoff)
+                if removed:
+                    tx.ledger.append(
+                        self.registry.actor, "blobs.collected", "store", {"removed": removed, "bytes": freed}
+                    )
+            return GcReport(dry_run, len(reachable), removed, freed, kept)
+
+    def _record(self, ref: str) -> DatasetVersionRecord:
+        parsed = parse_dataset_ref(ref)
+        with self.registry.store.read() as tx:
+            authorize(tx, self.registry.actor, Action.READ)
+            return tx.datasets.get_version(parsed)
+
+
+def _schema_changes(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> builtins.list[str]:
+    ta = {c["name"]: c["type"] for c in a}
+    tb = {c["name"]: c["type"] for c in b}
+    changes = [f"+ {n} ({tb[n]})" for n in sorted(tb.keys() - ta.keys())]
+    changes += [f"- {n} ({ta[n]})" for n in sorted(ta.keys() - tb.keys())]
+    changes += [f"~ {n}: {ta[n]} -> {tb[n]}" for n in sorted(ta.keys() & tb.keys()) if ta[n] != tb[n]]
+    return changes

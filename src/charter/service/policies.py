@@ -48,8 +48,13 @@ def current_policy(tx: Tx, at: datetime | None = None) -> Policy:
     if record is None:
         document = policy.defaults()
         return Policy(0, document, _digest(document), None, None)
-    return Policy(record.version, {**policy.defaults(), **record.document}, record.digest,
-                  record.created_at, record.created_by)
+    return Policy(
+        record.version,
+        {**policy.defaults(), **record.document},
+        record.digest,
+        record.created_at,
+        record.created_by,
+    )
 
 
 class PolicyService:
@@ -72,14 +77,20 @@ class PolicyService:
             digest = _digest(merged)
             if digest == before.digest and before.version > 0:
                 return before
-            record = tx.policies.add(canonical_json(merged).decode(), digest, at=tx.clock.now(),
-                                     by=self.registry.actor)
-            tx.ledger.append(self.registry.actor, "policy.applied", "policy", {
-                "version": record.version,
-                "digest": digest,
-                "sections": sorted(document),
-                "document": merged,
-            })
+            record = tx.policies.add(
+                canonical_json(merged).decode(), digest, at=tx.clock.now(), by=self.registry.actor
+            )
+            tx.ledger.append(
+                self.registry.actor,
+                "policy.applied",
+                "policy",
+                {
+                    "version": record.version,
+                    "digest": digest,
+                    "sections": sorted(document),
+                    "document": merged,
+                },
+            )
             return current_policy(tx)
 
     def show(self, at: datetime | None = None) -> Policy:
@@ -90,8 +101,10 @@ class PolicyService:
     def history(self) -> list[Policy]:
         with self.registry.store.read() as tx:
             authorize(tx, self.registry.actor, Action.READ)
-            return [Policy(r.version, {**policy.defaults(), **r.document}, r.digest, r.created_at, r.created_by)
-                    for r in tx.policies.history()]
+            return [
+                Policy(r.version, {**policy.defaults(), **r.document}, r.digest, r.created_at, r.created_by)
+                for r in tx.policies.history()
+            ]
 
 
 def _digest(document: Mapping[str, Any]) -> str:

@@ -54,16 +54,22 @@ def init_store(settings: Settings, clock: Clock | None = None) -> InitResult:
         with store.write() as tx:
             if tx.users.count() == 0:
                 tx.users.add(settings.user, frozenset(Role), at=clock.now(), by=settings.user)
-                tx.ledger.append(settings.user, "store.initialised", "store", {
-                    "revision": after,
-                    "admin": settings.user,
-                    "roles": sorted(r.value for r in Role),
-                })
+                tx.ledger.append(
+                    settings.user,
+                    "store.initialised",
+                    "store",
+                    {
+                        "revision": after,
+                        "admin": settings.user,
+                        "roles": sorted(r.value for r in Role),
+                    },
+                )
                 admin = settings.user
     finally:
         engine.dispose()
-    return InitResult(str(settings.home), _redacted(settings.database_url), blobs.location, after,
-                      before is None, admin)
+    return InitResult(
+        str(settings.home), _redacted(settings.database_url), blobs.location, after, before is None, admin
+    )
 
 
 def upgrade_store(settings: Settings) -> tuple[str | None, str]:
@@ -74,8 +80,9 @@ def upgrade_store(settings: Settings) -> tuple[str | None, str]:
         engine.dispose()
 
 
-def open_registry(settings: Settings | None = None, *, clock: Clock | None = None,
-                  user: str | None = None) -> Registry:
+def open_registry(
+    settings: Settings | None = None, *, clock: Clock | None = None, user: str | None = None
+) -> Registry:
     """The registry over an existing, up-to-date store."""
     settings = settings or Settings.from_env()
     if settings.embedded_database and not (settings.home / "charter.db").exists():
@@ -94,15 +101,14 @@ def open_registry(settings: Settings | None = None, *, clock: Clock | None = Non
         engine.dispose()
         raise StoreOutOfDate(current, head)
     blobs = _blob_store(settings)
-    return Registry(Store(engine, blobs, clock or SystemClock()), settings, user or settings.user,
-                    clock or SystemClock())
+    return Registry(
+        Store(engine, blobs, clock or SystemClock()), settings, user or settings.user, clock or SystemClock()
+    )
 
 
 def _blob_store(settings: Settings) -> LocalBlobStore:
     if "://" in settings.blob_url and not settings.blob_url.startswith("file://"):
-        raise InvalidInput(
-            f"blob store {settings.blob_url!r} is not supported yet; use a local folder path"
-        )
+        raise InvalidInput(f"blob store {settings.blob_url!r} is not supported yet; use a local folder path")
     return LocalBlobStore(Path(settings.blob_url.removeprefix("file://")))
 
 

@@ -28,8 +28,13 @@ class User:
 
     @classmethod
     def of(cls, record: UserRecord) -> User:
-        return cls(record.name, tuple(sorted(r.value for r in record.roles)), record.disabled,
-                   record.created_at, record.created_by)
+        return cls(
+            record.name,
+            tuple(sorted(r.value for r in record.roles)),
+            record.disabled,
+            record.created_at,
+            record.created_by,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,8 +66,9 @@ class UserService:
             if tx.users.find(name) is not None:
                 raise AlreadyExists(f"user {name!r}", "change its roles with `charter user roles`")
             tx.users.add(name, parsed, at=tx.clock.now(), by=self.registry.actor)
-            tx.ledger.append(self.registry.actor, "user.added", f"user:{name}",
-                             {"roles": sorted(r.value for r in parsed)})
+            tx.ledger.append(
+                self.registry.actor, "user.added", f"user:{name}", {"roles": sorted(r.value for r in parsed)}
+            )
             return User.of(_found(tx.users.find(name), name))
 
     def list(self) -> list[User]:
@@ -81,8 +87,10 @@ class UserService:
         if not adding and not removing:
             raise InvalidInput("say which roles to --add or --remove")
         if adding & removing:
-            raise InvalidInput("a role cannot be both added and removed: "
-                               + ", ".join(sorted(r.value for r in adding & removing)))
+            raise InvalidInput(
+                "a role cannot be both added and removed: "
+                + ", ".join(sorted(r.value for r in adding & removing))
+            )
         with self._store.write() as tx:
             authorize(tx, self.registry.actor, Action.MANAGE_USERS)
             user = _found(tx.users.find(name), name)
@@ -92,11 +100,16 @@ class UserService:
             if Role.ADMIN in user.roles and Role.ADMIN not in roles and _last_admin(tx, name):
                 raise InvalidInput(f"{name} is the last enabled admin; grant admin to another user first")
             tx.users.set_roles(user.id, roles)
-            tx.ledger.append(self.registry.actor, "user.roles_changed", f"user:{name}", {
-                "added": sorted(r.value for r in roles - user.roles),
-                "removed": sorted(r.value for r in user.roles - roles),
-                "roles": sorted(r.value for r in roles),
-            })
+            tx.ledger.append(
+                self.registry.actor,
+                "user.roles_changed",
+                f"user:{name}",
+                {
+                    "added": sorted(r.value for r in roles - user.roles),
+                    "removed": sorted(r.value for r in user.roles - roles),
+                    "roles": sorted(r.value for r in roles),
+                },
+            )
             return User.of(_found(tx.users.find(name), name))
 
     def disable(self, name: str) -> User:
@@ -114,8 +127,9 @@ class UserService:
             if disabled and Role.ADMIN in user.roles and _last_admin(tx, name):
                 raise InvalidInput(f"{name} is the last enabled admin; grant admin to another user first")
             tx.users.set_disabled(user.id, disabled)
-            tx.ledger.append(self.registry.actor, "user.disabled" if disabled else "user.enabled",
-                             f"user:{name}")
+            tx.ledger.append(
+                self.registry.actor, "user.disabled" if disabled else "user.enabled", f"user:{name}"
+            )
             return User.of(_found(tx.users.find(name), name))
 
 

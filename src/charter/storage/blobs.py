@@ -8,6 +8,7 @@ callers write a batch and call `sync()` once before they commit metadata that re
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -68,16 +69,16 @@ class LocalBlobStore:
             with open(self.path(digest), "rb") as handle:
                 return handle.read()
         except FileNotFoundError:
-            raise NotFound(f"blob {digest}", "the blob store is missing an object a version refers to") from None
+            raise NotFound(
+                f"blob {digest}", "the blob store is missing an object a version refers to"
+            ) from None
 
     def size(self, digest: str) -> int:
         return self.path(digest).stat().st_size
 
     def delete(self, digest: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path(digest))
-        except FileNotFoundError:
-            pass
 
     def digests(self) -> Iterator[tuple[str, float, int]]:
         """Every stored object as (digest, modification time, size)."""

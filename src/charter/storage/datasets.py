@@ -47,9 +47,8 @@ class DatasetVersionRecord:
         return f"dataset:{self.ref}"
 
 
-_SELECT = (
-    sa.select(dataset_versions, datasets.c.name)
-    .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+_SELECT = sa.select(dataset_versions, datasets.c.name).join(
+    datasets, datasets.c.id == dataset_versions.c.dataset_id
 )
 
 
@@ -87,8 +86,9 @@ class DatasetRepo:
             if self.dataset_id(ref.name) is None:
                 raise NotFound(f"dataset {ref.name!r}", "list datasets with `charter dataset list`")
             when = f" as of {as_of.isoformat()}" if as_of is not None else ""
-            raise NotFound(f"dataset version {ref}{when}",
-                           f"list versions with `charter dataset versions {ref.name}`")
+            raise NotFound(
+                f"dataset version {ref}{when}", f"list versions with `charter dataset versions {ref.name}`"
+            )
         return self._record(row)
 
     def by_id(self, version_id: int) -> DatasetVersionRecord:
@@ -107,8 +107,9 @@ class DatasetRepo:
         )
         query = _SELECT.join(
             newest,
-            sa.and_(newest.c.dataset_id == dataset_versions.c.dataset_id,
-                    newest.c.v == dataset_versions.c.version),
+            sa.and_(
+                newest.c.dataset_id == dataset_versions.c.dataset_id, newest.c.v == dataset_versions.c.version
+            ),
         ).order_by(datasets.c.name)
         return [self._record(row) for row in self.conn.execute(query)]
 
@@ -117,25 +118,27 @@ class DatasetRepo:
 
     def insert_version(self, values: dict[str, Any]) -> DatasetVersionRecord:
         latest = self.conn.execute(
-            sa.select(sa.func.max(dataset_versions.c.version))
-            .where(dataset_versions.c.dataset_id == values["dataset_id"])
+            sa.select(sa.func.max(dataset_versions.c.version)).where(
+                dataset_versions.c.dataset_id == values["dataset_id"]
+            )
         ).scalar()
         values = {**values, "version": int(latest or 0) + 1}
         key = self.conn.execute(sa.insert(dataset_versions).values(**values)).inserted_primary_key
         assert key is not None
         return self.by_id(int(key[0]))
 
-    def manifest_roots(self) -> set[str]:
-        """Blob digests every dataset version holds directly (manifests and fingerprint files)."""
+    def blob_roots(self) -> tuple[set[str], set[str]]:
+        """Blobs the versions hold directly: (manifests, other blobs such as row fingerprints)."""
         rows = self.conn.execute(
             sa.select(dataset_versions.c.manifest_digest, dataset_versions.c.fingerprints_digest)
         )
-        roots: set[str] = set()
+        manifests: set[str] = set()
+        others: set[str] = set()
         for manifest, fingerprints in rows:
-            roots.add(manifest)
+            manifests.add(manifest)
             if fingerprints:
-                roots.add(fingerprints)
-        return roots
+                others.add(fingerprints)
+        return manifests, others
 
     def _record(self, row: Any) -> DatasetVersionRecord:
         derived = None

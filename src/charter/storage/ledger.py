@@ -63,7 +63,9 @@ class Ledger:
             )
         )
         self.conn.execute(
-            sa.update(ledger_head).where(ledger_head.c.id == 1).values(sequence=event.sequence, hash=event.hash)
+            sa.update(ledger_head)
+            .where(ledger_head.c.id == 1)
+            .values(sequence=event.sequence, hash=event.hash)
         )
         return event
 

@@ -30,9 +30,12 @@ class UserRepo:
         row = self.conn.execute(sa.select(users).where(users.c.name == name)).one_or_none()
         if row is None:
             return None
-        roles = self.conn.execute(sa.select(user_roles.c.role).where(user_roles.c.user_id == row.id)).scalars()
-        return UserRecord(row.id, row.name, frozenset(Role(r) for r in roles), row.disabled,
-                          row.created_at, row.created_by)
+        roles = self.conn.execute(
+            sa.select(user_roles.c.role).where(user_roles.c.user_id == row.id)
+        ).scalars()
+        return UserRecord(
+            row.id, row.name, frozenset(Role(r) for r in roles), row.disabled, row.created_at, row.created_by
+        )
 
     def all(self) -> list[UserRecord]:
         names = self.conn.execute(sa.select(users.c.name).order_by(users.c.name)).scalars().all()
