@@ -25,10 +25,11 @@ app.add_typer(admin.policy_app, name="policy")
 
 
 def _register_registries() -> None:
-    from charter.cli import dataset, model
+    from charter.cli import dataset, model, prompt
 
     app.add_typer(model.model_app, name="model")
     app.add_typer(dataset.dataset_app, name="dataset")
+    app.add_typer(prompt.prompt_app, name="prompt")
 
 
 _register_registries()

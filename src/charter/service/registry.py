@@ -13,7 +13,7 @@ from charter.storage.store import Store
 class Registry:
     """Entry point of the Python SDK (embedded mode) and of every skin.
 
-    `reg.models`, `reg.datasets`, `reg.users`, `reg.audit` and `reg.policies` hold the use cases;
+    `reg.models`, `reg.datasets`, `reg.prompts`, `reg.users`, `reg.audit` and `reg.policies` hold the use cases;
     each call is one database transaction, authorised for `actor`.
     """
 
@@ -28,6 +28,7 @@ class Registry:
         from charter.service.datasets import DatasetService
         from charter.service.models import ModelService
         from charter.service.policies import PolicyService
+        from charter.service.prompts import PromptService
         from charter.service.users import UserService
 
         self.users = UserService(self)
@@ -35,6 +36,7 @@ class Registry:
         self.policies = PolicyService(self)
         self.datasets = DatasetService(self)
         self.models = ModelService(self)
+        self.prompts = PromptService(self)
 
     def as_user(self, name: str) -> Registry:
         """The same store, acting as another user (servers, tests, scripted sessions)."""

@@ -15,6 +15,7 @@ from charter.storage.engine import WRITE
 from charter.storage.ledger import Ledger
 from charter.storage.models import ModelRepo
 from charter.storage.policies import PolicyRepo
+from charter.storage.prompts import PromptRepo
 from charter.storage.users import UserRepo
 
 
@@ -30,6 +31,7 @@ class Tx:
     policies: PolicyRepo = field(init=False)
     models: ModelRepo = field(init=False)
     datasets: DatasetRepo = field(init=False)
+    prompts: PromptRepo = field(init=False)
 
     def __post_init__(self) -> None:
         self.ledger = Ledger(self.conn, self.clock)
@@ -37,6 +39,7 @@ class Tx:
         self.policies = PolicyRepo(self.conn)
         self.models = ModelRepo(self.conn)
         self.datasets = DatasetRepo(self.conn)
+        self.prompts = PromptRepo(self.conn)
 
 
 class Store:

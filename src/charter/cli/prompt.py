@@ -1,0 +1,7 @@
+"""`charter prompt …` commands."""
+
+from __future__ import annotations
+
+import typer
+
+prompt_app = typer.Typer(help="The prompt library.", no_args_is_help=True)
