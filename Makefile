@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean help
+.PHONY: run test lint typecheck unit bench docs clean help
 
 help:
 	@echo "make run    set up the virtualenv and the embedded store, then start charter"
@@ -19,7 +19,12 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/charter init
-	@$(BIN)/python -m charter.cli.quickstart
+	@echo
+	@echo "charter is ready: the store is in ./.charter. Quickstart (from README.md):"
+	@awk '/^## Quickstart/{on=1} on&&/^```sh/{p=1;next} p&&/^```/{exit} p' README.md
+
+docs: $(STAMP)
+	$(BIN)/python -m charter.cli.reference > docs/cli.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
