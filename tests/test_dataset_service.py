@@ -79,6 +79,7 @@ def test_time_travel_returns_the_version_current_at_a_time(
     clock.advance(timedelta(hours=1))
     registry.datasets.add("d", _csv(tmp_path / "1.csv", [(1, "a", 1)]), role="train")
     t1 = clock.advance(timedelta(hours=1))
+    clock.advance(timedelta(hours=1))
     registry.datasets.add("d", _csv(tmp_path / "2.csv", [(2, "b", 2)]), role="train")
     assert registry.datasets.get("d", as_of=t1).version == 1
     assert registry.datasets.get("d").version == 2

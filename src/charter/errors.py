@@ -73,6 +73,37 @@ class StoreOutOfDate(InvalidInput):
         )
 
 
+class PromptFileError(InvalidSpec):
+    """Prompt files that cannot be read; `problems` lists each file with what is wrong."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        count = len(problems)
+        head = "a prompt file is not valid" if count == 1 else f"{count} prompt files are not valid"
+        body = "\n  ".join(f"{path}: {reason}" for path, reason in problems)
+        super().__init__(
+            f"{head}:\n  {body}\nnothing was synced; fix the file(s) (`charter prompt check DIR` lists every "
+            "finding)",
+            problems=[{"file": path, "reason": reason} for path, reason in problems],
+        )
+        self.problems = problems
+
+
+class PromptVariablesInvalid(InvalidInput):
+    """Variables given to a prompt are missing, undeclared or of the wrong type."""
+
+
+class StoreUnavailable(CharterError):
+    """The store (database or server) cannot be reached and no cached answer can stand in."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(
+            f"cannot read {what}: the store is unreachable ({reason}) and nothing was cached for it; "
+            "check the database or server, or run from a lockfile (`charter prompt lock ENV`)",
+            what=what,
+            reason=reason,
+        )
+
+
 # --- family 3: not found ----------------------------------------------------------------------
 
 
@@ -143,6 +174,89 @@ class LedgerBroken(Refused):
         )
 
 
+class PromotionRefused(Refused):
+    """A prompt environment move breaks the environment order or lacks its evidence."""
+
+
+class EnvironmentSkipped(PromotionRefused):
+    pass
+
+
+class ValidationMissing(PromotionRefused):
+    pass
+
+
+class NothingToRollBack(PromotionRefused):
+    pass
+
+
+# --- deployment tracks (rollouts) -------------------------------------------------------------
+
+
+class RolloutRefused(Refused):
+    """A rollout action that the rollout's state or its track policy does not allow."""
+
+
+class InvalidTransition(RolloutRefused):
+    def __init__(self, state: str, action: str, accepted: list[str]) -> None:
+        options = ", ".join(accepted) if accepted else "none (the rollout has ended)"
+        super().__init__(
+            f"cannot {action} a rollout that is {state}; actions accepted now: {options}",
+            state=state,
+            action=action,
+            accepted=accepted,
+        )
+
+
+class RolloutActive(RolloutRefused):
+    def __init__(self, slot: str, rollout: str, state: str) -> None:
+        super().__init__(
+            f"slot {slot} already has an active rollout ({rollout}, {state}); a slot has at most one: "
+            "let it reach production, or abort or roll it back, before starting another",
+            slot=slot,
+            rollout=rollout,
+            state=state,
+        )
+
+
+class AdvanceRefused(GateRefused):
+    """The stage gate has not passed; `report` is the stage verdict with every criterion's evidence."""
+
+    def __init__(self, stage: str, reason: str, report: Mapping[str, Any], hint: str) -> None:
+        super().__init__(f"cannot leave stage {stage}: {reason}; {hint}", report)
+
+
+class ApprovalRequired(RolloutRefused):
+    def __init__(self, slot: str, stage: str, reason: str) -> None:
+        super().__init__(
+            f"stage {stage} sends real traffic to the candidate and {reason}: a reviewer who did not "
+            f"start the rollout must approve it first (`charter rollout approve {slot}`)",
+            slot=slot,
+            stage=stage,
+        )
+
+
+class UnknownChecklistItem(InvalidInput):
+    def __init__(self, item: str, accepted: list[str]) -> None:
+        options = ", ".join(accepted) if accepted else "none (the track policy has no checklist)"
+        super().__init__(
+            f"{item!r} is not a checklist item of this rollout's track policy; accepted: {options}",
+            item=item,
+            accepted=accepted,
+        )
+
+
+class RollbackWindowClosed(RolloutRefused):
+    def __init__(self, slot: str, release: str, closed_at: str) -> None:
+        super().__init__(
+            f"the rollback window of slot {slot} to release {release} closed at {closed_at}; start a "
+            "new rollout of that release to go back to it",
+            slot=slot,
+            release=release,
+            closed_at=closed_at,
+        )
+
+
 # --- family 5: permission denied --------------------------------------------------------------
 
 
@@ -169,6 +283,18 @@ class SeparationOfDuties(PermissionDenied):
             "included; another user must do it",
             user=user,
             reason=reason,
+        )
+
+
+class NotADesignatedReviewer(PermissionDenied):
+    def __init__(self, user: str, model: str, reviewers: tuple[str, ...]) -> None:
+        super().__init__(
+            f"{user} may not sign off versions of {model}: the model has designated reviewers "
+            f"({', '.join(reviewers)}) and only they may; an admin can add {user} with "
+            f"`charter model reviewers {model} --add {user}`",
+            user=user,
+            model=model,
+            reviewers=list(reviewers),
         )
 
 

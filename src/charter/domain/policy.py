@@ -59,7 +59,9 @@ def validate_section(section: str, body: Any) -> Any:
     if not isinstance(body, Mapping):
         raise InvalidSpec(f"policy section {section!r} must be a mapping")
     if section == "tracks":
-        return copy.deepcopy(dict(body))  # validated by the deployment-track rules
+        from charter.domain.tracks import validate_tracks_section
+
+        return validate_tracks_section(body)
     accepted = _KEYS[section]
     unknown = sorted(set(body) - set(accepted))
     if unknown:
