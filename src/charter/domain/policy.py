@@ -24,7 +24,8 @@ DEFAULTS: Mapping[str, Any] = {
     "contamination": {"max_near_duplicate_ratio": 0.01, "near_duplicate_threshold": 0.8},
     "environments": {"order": ["development", "staging", "production"]},
     "validation": {"min_pass_rate": 0.95, "min_samples": 50},
-    "drift": {"psi_moderate": 0.1, "psi_significant": 0.25},
+    # input_sample_rate: the share of transactions whose input features are recorded (for drift).
+    "drift": {"psi_moderate": 0.1, "psi_significant": 0.25, "input_sample_rate": 0.1},
     "tracks": {},
 }
 
@@ -33,7 +34,7 @@ _KEYS: Mapping[str, Mapping[str, type | tuple[type, ...]]] = {
     "contamination": {"max_near_duplicate_ratio": (int, float), "near_duplicate_threshold": (int, float)},
     "environments": {"order": list},
     "validation": {"min_pass_rate": (int, float), "min_samples": int},
-    "drift": {"psi_moderate": (int, float), "psi_significant": (int, float)},
+    "drift": {"psi_moderate": (int, float), "psi_significant": (int, float), "input_sample_rate": (int, float)},
 }
 
 
@@ -97,6 +98,8 @@ def validate_section(section: str, body: Any) -> Any:
             raise InvalidSpec("policy environments.order must end with production")
     if section == "drift" and not 0 < merged["psi_moderate"] < merged["psi_significant"]:
         raise InvalidSpec("policy drift needs 0 < psi_moderate < psi_significant")
+    if section == "drift":
+        _fraction(section, "input_sample_rate", merged)
     return merged
 
 

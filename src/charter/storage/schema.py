@@ -260,3 +260,249 @@ promotions = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("created_by", USER, nullable=False),
 )
+
+# --- prompts ------------------------------------------------------------------------------------
+
+prompts = sa.Table(
+    "prompts",
+    metadata,
+    _id(),
+    sa.Column("name", NAME, nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, default=""),  # mutable metadata
+    sa.Column("tags", sa.Text, nullable=False, default="[]"),  # JSON list; mutable metadata
+    sa.Column("head_version", sa.Integer, nullable=True),  # the latest: the version last synced
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", USER, nullable=False),
+)
+
+prompt_versions = sa.Table(
+    "prompt_versions",
+    metadata,
+    _id(),
+    sa.Column("prompt_id", sa.Integer, sa.ForeignKey("prompts.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("content", sa.Text, nullable=False),  # canonical JSON of what the hash covers
+    sa.Column("content_hash", DIGEST, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),  # JSON: path, format, git commit/path/dirty
+    sa.Column("created_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("created_by", USER, nullable=False),
+    sa.UniqueConstraint("prompt_id", "version"),
+    sa.UniqueConstraint("prompt_id", "content_hash", name="uq_prompt_versions_prompt_content"),
+)
+
+# Every move of a prompt's head (its latest version): a sync that added a version or returned to
+# an earlier one. Answers "which version was the latest at T".
+prompt_heads = sa.Table(
+    "prompt_heads",
+    metadata,
+    _id(),
+    sa.Column("prompt_id", sa.Integer, sa.ForeignKey("prompts.id"), nullable=False, index=True),
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("prompt_versions.id"), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),  # JSON, as on prompt_versions
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", USER, nullable=False),
+)
+
+prompt_env_pointers = sa.Table(
+    "prompt_env_pointers",
+    metadata,
+    sa.Column("prompt_id", sa.Integer, sa.ForeignKey("prompts.id"), primary_key=True),
+    sa.Column("environment", sa.String(40), primary_key=True),
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("prompt_versions.id"), nullable=False),
+)
+
+prompt_env_moves = sa.Table(
+    "prompt_env_moves",
+    metadata,
+    _id(),
+    sa.Column("prompt_id", sa.Integer, sa.ForeignKey("prompts.id"), nullable=False),
+    sa.Column("environment", sa.String(40), nullable=False),
+    sa.Column("from_version_id", sa.Integer, sa.ForeignKey("prompt_versions.id"), nullable=True),
+    sa.Column("to_version_id", sa.Integer, sa.ForeignKey("prompt_versions.id"), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # promote | rollback
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", USER, nullable=False),
+    sa.Column("audit_sequence", sa.BigInteger, nullable=True),
+    sa.Index("ix_prompt_env_moves_prompt_environment", "prompt_id", "environment", "at"),
+)
+
+prompt_validations = sa.Table(
+    "prompt_validations",
+    metadata,
+    _id(),
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("prompt_versions.id"), nullable=False, index=True),
+    sa.Column("dataset_version_id", sa.Integer, sa.ForeignKey("dataset_versions.id"), nullable=False),
+    sa.Column("runner", sa.Text, nullable=False),  # JSON: kind, identity
+    sa.Column("sample_size", sa.Integer, nullable=False),
+    sa.Column("passed_count", sa.Integer, nullable=False),
+    sa.Column("pass_rate", sa.Float, nullable=False),
+    sa.Column("min_pass_rate", sa.Float, nullable=False),
+    sa.Column("min_samples", sa.Integer, nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("failures", sa.Text, nullable=False),  # JSON: failed rows with inputs and reasons
+    sa.Column("duration_s", sa.Float, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", USER, nullable=False),
+    sa.Column("audit_sequence", sa.BigInteger, nullable=True),
+)
+
+# --- deployment tracks: slots, releases, rollouts, incidents, production records ----------------
+
+slots = sa.Table(
+    "slots",
+    metadata,
+    _id(),
+    sa.Column("name", NAME, nullable=False, unique=True),
+    sa.Column("policy_name", NAME, nullable=False),  # a track policy of the `tracks` section, or a file's
+    sa.Column("policy_document", sa.Text, nullable=True),  # canonical JSON when given as a file
+    sa.Column("routing_version", sa.Integer, nullable=False, default=0),  # bumped on every table change
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", USER, nullable=False),
+)
+
+releases = sa.Table(
+    "releases",
+    metadata,
+    _id(),
+    sa.Column("slot_id", sa.Integer, sa.ForeignKey("slots.id"), nullable=False, index=True),
+    sa.Column("digest", DIGEST, nullable=False, unique=True),  # SHA-256 of `document`
+    sa.Column("document", sa.Text, nullable=False),  # canonical JSON of the bundle
+    sa.Column("model_version_id", sa.Integer, sa.ForeignKey("model_versions.id"), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),  # JSON: the release's parameter overrides
+    sa.Column("retrieval_index_id", sa.Integer, sa.ForeignKey("dataset_versions.id"), nullable=True),
+    sa.Column("app_version", sa.String(200), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", USER, nullable=False),
+)
+
+release_prompts = sa.Table(
+    "release_prompts",
+    metadata,
+    sa.Column("release_id", sa.Integer, sa.ForeignKey("releases.id"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("prompt_version_id", sa.Integer, sa.ForeignKey("prompt_versions.id"), nullable=False),
+)
+
+rollouts = sa.Table(
+    "rollouts",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),  # UUIDv7; also the routing salt
+    sa.Column("slot_id", sa.Integer, sa.ForeignKey("slots.id"), nullable=False, index=True),
+    sa.Column("baseline_id", sa.Integer, sa.ForeignKey("releases.id"), nullable=False),
+    sa.Column("candidate_id", sa.Integer, sa.ForeignKey("releases.id"), nullable=False),
+    sa.Column("policy_document", sa.Text, nullable=False),  # the pinned track policy (canonical JSON)
+    sa.Column("state", sa.Text, nullable=False),  # canonical JSON of the domain Rollout
+    sa.Column("phase", sa.String(20), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("rollback_plan", sa.Text, nullable=False),
+    sa.Column("gate_report", sa.Text, nullable=True),  # JSON: pre-traffic checks, once evaluated
+    sa.Column("revision", sa.Integer, nullable=False),  # number of transitions applied
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("started_by", USER, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    # a slot has at most one active rollout, whatever races the service might lose
+    sa.Index(
+        "uq_rollouts_one_active_per_slot",
+        "slot_id",
+        unique=True,
+        sqlite_where=sa.text("active = 1"),
+        postgresql_where=sa.text("active"),
+    ),
+)
+
+rollout_transitions = sa.Table(
+    "rollout_transitions",
+    metadata,
+    _id(),
+    sa.Column("rollout_id", sa.String(36), sa.ForeignKey("rollouts.id"), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("from_status", sa.String(120), nullable=True),
+    sa.Column("to_status", sa.String(120), nullable=False),
+    sa.Column("stage", sa.String(100), nullable=False),  # the stage after the transition
+    sa.Column("traffic", sa.Float, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),  # JSON: verdict, override, reason, item, …
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", USER, nullable=False),
+    sa.Column("audit_sequence", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("rollout_id", "revision"),
+)
+
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    _id(),
+    sa.Column("slot_id", sa.Integer, sa.ForeignKey("slots.id"), nullable=False),
+    sa.Column("release_id", sa.Integer, sa.ForeignKey("releases.id"), nullable=False),
+    sa.Column("rollout_id", sa.String(36), sa.ForeignKey("rollouts.id"), nullable=True),
+    sa.Column("severity", sa.String(2), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("reported_by", USER, nullable=False),
+    sa.Column("audit_sequence", sa.BigInteger, nullable=False),
+    sa.Index("ix_incidents_release_at", "release_id", "at"),
+)
+
+# When each release was a slot's production release: "when was this model version in production".
+production_periods = sa.Table(
+    "production_periods",
+    metadata,
+    _id(),
+    sa.Column("slot_id", sa.Integer, sa.ForeignKey("slots.id"), nullable=False),
+    sa.Column("release_id", sa.Integer, sa.ForeignKey("releases.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(20), nullable=False),  # bootstrap | rollout | rollback
+    sa.Column("rollout_id", sa.String(36), sa.ForeignKey("rollouts.id"), nullable=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("started_by", USER, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.Column("audit_sequence", sa.BigInteger, nullable=False),
+    sa.Index("ix_production_periods_slot_started", "slot_id", "started_at"),
+    sa.Index(
+        "uq_production_periods_one_open_per_slot",
+        "slot_id",
+        unique=True,
+        sqlite_where=sa.text("ended_at IS NULL"),
+        postgresql_where=sa.text("ended_at IS NULL"),
+    ),
+)
+
+# The metrics a rollout observed on its candidate, stored on the model and prompt versions it promoted.
+production_metrics = sa.Table(
+    "production_metrics",
+    metadata,
+    _id(),
+    sa.Column("rollout_id", sa.String(36), sa.ForeignKey("rollouts.id"), nullable=False),
+    sa.Column("slot_id", sa.Integer, sa.ForeignKey("slots.id"), nullable=False),
+    sa.Column("release_id", sa.Integer, sa.ForeignKey("releases.id"), nullable=False),
+    sa.Column("model_version_id", sa.Integer, sa.ForeignKey("model_versions.id"), nullable=True, index=True),
+    sa.Column("prompt_version_id", sa.Integer, sa.ForeignKey("prompt_versions.id"), nullable=True, index=True),
+    sa.Column("metrics", sa.Text, nullable=False),  # JSON: metric → {count, mean, sd} per arm
+    sa.Column("window_from", UTCDateTime, nullable=False),
+    sa.Column("window_to", UTCDateTime, nullable=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+)
+
+# Transaction records: data, not audit events (no ledger row each). No foreign keys, for ingest speed:
+# the writer resolves slot and release ids from the registry itself.
+transactions = sa.Table(
+    "transactions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),  # UUIDv7
+    sa.Column("time", UTCDateTime, nullable=False),
+    sa.Column("slot_id", sa.Integer, nullable=False),
+    sa.Column("release_id", sa.Integer, nullable=False),
+    sa.Column("arm", sa.String(10), nullable=False),  # baseline | candidate | shadow
+    sa.Column("rollout_id", sa.String(36), nullable=True),
+    sa.Column("stage", sa.String(100), nullable=True),
+    sa.Column("table_version", sa.Integer, nullable=True),
+    sa.Column("stale", sa.Boolean, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("key", sa.String(200), nullable=True),
+    sa.Column("metrics", sa.Text, nullable=False),  # JSON {metric: number}
+    sa.Column("inputs", sa.Text, nullable=True),  # JSON {feature: value}, sampled
+    sa.Column("parent_id", sa.String(36), nullable=True),  # a shadow record's served transaction
+    sa.Index("ix_transactions_slot_time", "slot_id", "time"),
+    sa.Index("ix_transactions_rollout_arm_time", "rollout_id", "arm", "time"),
+)

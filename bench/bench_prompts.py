@@ -1,0 +1,185 @@
+"""The prompt library at scale: 200 prompts × 50 versions on SQLite.
+
+    python -m bench.bench_prompts [--quick]
+
+The library is built the real way: a folder of 200 prompt files synced 50 times, each time with
+every template changed (so 10,000 versions), then the last version of every prompt promoted to
+development and every tenth one to staging. Measured:
+
+- the CLI's wall time (a new process each time, as a user runs it) for `prompt list`,
+  `prompt show`, `prompt diff` (targets: well under a second), beside `charter user list`, the
+  start-up and store-opening cost every command pays;
+- `reg.prompts.get("NAME@development")` in-process, from the SDK cache (target: median ≤ 5 µs) and
+  uncached, with the cache switched off, from SQLite (target: median ≤ 300 µs).
+
+`--quick` builds 20 prompts × 5 versions and times fewer runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+MODEL_SPEC = {
+    "family": "claude",
+    "provider": "anthropic",
+    "provider_model": "claude-sonnet-4-5-20250929",
+    "serving": {"temperature": 0.2},
+}
+
+PROMPT = """\
+name: {name}
+description: Benchmark prompt {index}
+tags: [bench, team-{team}]
+model: m@1.0.0
+params: {{temperature: 0.{round}, max_tokens: {tokens}}}
+variables:
+  ticket: string
+  customer: {{type: string, default: there}}
+  words: {{type: integer, default: 80}}
+template: |
+  You are a support assistant for team {team}. Revision {round}.
+  Greet {{{{ customer }}}} and summarise the ticket below in at most {{{{ words }}}} words.
+  Keep the customer's own words where you can; never invent facts.
+
+  Ticket:
+  {{{{ ticket }}}}
+tests:
+  - {{kind: contains, value: "Ticket"}}
+  - {{kind: max_length, value: 4000}}
+  - {{kind: not_contains, value: "As an AI"}}
+"""
+
+
+def _write_round(folder: Path, prompts: int, round_: int) -> None:
+    for i in range(prompts):
+        text = PROMPT.format(name=f"p{i:03d}", index=i, team=i % 7, round=round_, tokens=200 + round_)
+        (folder / f"p{i:03d}.prompt.yaml").write_text(text)
+
+
+def _build(home: Path, prompts: int, versions: int) -> dict[str, Any]:
+    import charter
+    from charter.config import Settings
+    from charter.service.setup import init_store
+
+    if home.exists():
+        shutil.rmtree(home)
+    init_store(Settings.for_home(home, user="bench"))
+    folder = home.parent / "prompt-files"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    started = time.perf_counter()
+    with charter.open(str(home), user="bench") as reg:
+        reg.models.register("m", MODEL_SPEC)
+        for round_ in range(1, versions + 1):
+            _write_round(folder, prompts, round_)
+            reg.prompts.sync(folder)
+        sync_seconds = time.perf_counter() - started
+        for i in range(prompts):
+            reg.prompts.promote(f"p{i:03d}-v{versions}", to="development")
+            if i % 10 == 0:
+                reg.prompts.promote(f"p{i:03d}-v{versions}", to="staging")
+    return {"sync_seconds": sync_seconds, "versions": prompts * versions}
+
+
+def _cli_median(args: list[str], env: dict[str, str], runs: int) -> float:
+    charter = str(Path(sys.executable).with_name("charter"))
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([charter, *args], check=True, env=env, stdout=subprocess.DEVNULL)
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def _per_call_median(call: Any, refs: list[str], calls: int, batch: int) -> float:
+    """Median seconds per call, over batches of `batch` calls cycling through `refs`."""
+    medians = []
+    for start in range(0, calls, batch):
+        chosen = [refs[(start + j) % len(refs)] for j in range(batch)]
+        began = time.perf_counter()
+        for ref in chosen:
+            call(ref)
+        medians.append((time.perf_counter() - began) / batch)
+    return statistics.median(medians)
+
+
+def run(workdir: Path, quick: bool) -> list[dict[str, Any]]:
+    import charter
+
+    prompts, versions = (20, 5) if quick else (200, 50)
+    runs = 3 if quick else 9
+    home = workdir / "prompts-store"
+    built = _build(home, prompts, versions)
+    env = {**os.environ, "CHARTER_HOME": str(home), "CHARTER_USER": "bench"}
+    env.pop("CHARTER_DATABASE_URL", None)
+    size = f"{prompts} prompts × {versions} versions"
+    last = f"p{prompts // 2:03d}"
+    rows: list[dict[str, Any]] = [
+        {
+            "name": "prompts: sync the library",
+            "seconds": built["sync_seconds"],
+            "versions": built["versions"],
+            "notes": f"{versions} syncs of a {prompts}-file folder, every template changed each time",
+        }
+    ]
+    rows.append(
+        {
+            "name": "prompts: CLI baseline (charter user list)",
+            "median_s": _cli_median(["user", "list", "--json"], env, runs),
+            "runs": runs,
+            "notes": "the cost every command pays to start and open the store, for comparison",
+        }
+    )
+    for label, args in (
+        ("list", ["prompt", "list", "--json"]),
+        ("show", ["prompt", "show", f"{last}@development", "--json"]),
+        ("diff", ["prompt", "diff", f"{last}-v1", f"{last}-v{versions}", "--json"]),
+    ):
+        rows.append(
+            {
+                "name": f"prompts: CLI prompt {label}",
+                "median_s": _cli_median(args, env, runs),
+                "runs": runs,
+                "notes": f"{size}, SQLite, a new process per run; target well under 1 s",
+            }
+        )
+    refs = [f"p{i:03d}@development" for i in range(prompts)]
+    with charter.open(str(home), user="bench") as reg:
+        service = reg.prompts
+        for ref in refs:
+            service.get(ref)  # warm: every ref cached
+        calls = 20_000 if quick else 200_000
+        cached = _per_call_median(service.get, refs, calls, 1000)
+        service.configure_cache(ttl=0)
+        uncached_calls = 500 if quick else 5000
+        uncached = _per_call_median(service.get, refs, uncached_calls, 50)
+    rows.append(
+        {
+            "name": "prompts: SDK get, cached",
+            "median_s": cached,
+            "runs": calls,
+            "notes": f"reg.prompts.get('NAME@development') from the in-process cache; target ≤ 5 µs; {size}",
+        }
+    )
+    rows.append(
+        {
+            "name": "prompts: SDK get, uncached (SQLite)",
+            "median_s": uncached,
+            "runs": uncached_calls,
+            "notes": f"cache off (ttl=0): one read transaction per call; target ≤ 300 µs; {size}",
+        }
+    )
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run(Path("bench/.work"), "--quick" in sys.argv):
+        print(row)
