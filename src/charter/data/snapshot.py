@@ -1,0 +1,305 @@
+"""Snapshots: files in, chunks and a manifest out, in the deduplicating blob store.
+
+`snapshot` reads every file once. Each byte is cut into content-defined chunks, each chunk is
+hashed and stored unless the store has it already, and the whole-file digest is computed in the
+same pass. The manifest is stored as a blob too, and the store is synced once at the end: when
+`snapshot` returns, everything the manifest refers to is durable and the caller may commit
+metadata that names it.
+
+Work is spread over a few threads (BLAKE3, the chunk cutter and file writes release the GIL):
+
+- small files (up to one read window) are read, cut, hashed and stored by the workers, in batches;
+- a large file is read by the calling thread through a ring of reused buffers; its chunks are
+  hashed and stored by the workers, and its whole-file digest is updated in order by one more
+  thread, while the next window is read.
+
+`checkout`, `verify` and `load_manifest` live in `charter.data.checkout` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import blake3
+from pyfastcdc import FastCDC
+
+from charter.data.checkout import CheckoutResult, CorruptBlob, TargetNotEmpty, checkout, load_manifest, verify
+from charter.data.chunking import WINDOW, chunk_spans, content_digest, new_chunker, windows
+from charter.data.manifest import FileEntry, Manifest
+from charter.data.sources import SourceFile, UnreadableSource, list_files, list_single_file
+from charter.storage.blobs import LocalBlobStore
+
+__all__ = [
+    "CheckoutResult",
+    "CorruptBlob",
+    "SnapshotResult",
+    "TargetNotEmpty",
+    "checkout",
+    "load_manifest",
+    "snapshot",
+    "store_file",
+    "verify",
+]
+
+Progress = Callable[[int], None]
+
+_BUFFERS = 3  # read windows in flight for one large file
+_BATCH_FILES = 32  # small files per task (amortises the hand-over to a worker)
+_PROGRESS_STEP = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    """What a snapshot stored.
+
+    `bytes_new` counts the blobs newly written (chunks and the manifest); `chunks_total` counts
+    the distinct chunks of the snapshot and `chunks_new` those the store did not have before.
+    """
+
+    manifest: Manifest
+    manifest_digest: str
+    bytes_read: int
+    bytes_new: int
+    chunks_total: int
+    chunks_new: int
+
+
+def snapshot(
+    blobs: LocalBlobStore, path: Path, *, progress: Progress | None = None, threads: int | None = None
+) -> SnapshotResult:
+    """Store a file or a folder (recursively); see the module docstring.
+
+    `progress(n)` is called from the calling thread as bytes are read. `threads` is the number of
+    hashing/writing workers (default: one per CPU, at most 4).
+    """
+    _, files = list_files(Path(path))
+    return _store(blobs, files, progress, threads)
+
+
+def store_file(blobs: LocalBlobStore, path: Path, *, progress: Progress | None = None) -> SnapshotResult:
+    """Store a single file (model weights, say): a manifest with one entry named after the file."""
+    return _store(blobs, [list_single_file(Path(path))], progress, None)
+
+
+def _store(
+    blobs: LocalBlobStore, files: list[SourceFile], progress: Progress | None, threads: int | None
+) -> SnapshotResult:
+    workers = threads or min(4, os.cpu_count() or 1)
+    with _Writer(blobs, progress, workers) as writer:
+        entries = writer.store_all(files)
+    manifest = Manifest(tuple(entries))
+    encoded = manifest.to_bytes()
+    manifest_new = blobs.put(manifest.digest, encoded)
+    blobs.sync()
+    return SnapshotResult(
+        manifest=manifest,
+        manifest_digest=manifest.digest,
+        bytes_read=writer.bytes_read,
+        bytes_new=writer.bytes_new + (len(encoded) if manifest_new else 0),
+        chunks_total=len(writer.seen),
+        chunks_new=writer.chunks_new,
+    )
+
+
+class _Writer:
+    """The thread pool and the counters of one snapshot."""
+
+    def __init__(self, blobs: LocalBlobStore, progress: Progress | None, workers: int) -> None:
+        self.blobs = blobs
+        self.progress = progress
+        self.workers = max(1, workers)
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="charter-chunk")
+        self.file_hasher = ThreadPoolExecutor(1, thread_name_prefix="charter-digest")
+        self._local = threading.local()
+        self.lock = threading.Lock()
+        self.seen: set[str] = set()
+        self.bytes_read = 0
+        self.bytes_new = 0
+        self.chunks_new = 0
+        self._unreported = 0
+        self._buffers: list[bytearray] = []
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.file_hasher.shutdown(wait=True, cancel_futures=True)
+
+    def store_all(self, files: list[SourceFile]) -> list[FileEntry]:
+        """Entries for `files`, in order. Small files go to the workers in batches."""
+        results: list[FileEntry | Future[list[FileEntry]]] = []
+        pending: deque[Future[list[FileEntry]]] = deque()
+        batch: list[SourceFile] = []
+        batch_bytes = 0
+
+        def submit() -> None:
+            nonlocal batch, batch_bytes
+            if batch:
+                future = self.pool.submit(self._small_files, batch)
+                results.append(future)
+                pending.append(future)
+                batch, batch_bytes = [], 0
+            while len(pending) > self.workers * 2:
+                self._report(sum(entry.size for entry in pending.popleft().result()))
+
+        for source in files:
+            if source.size <= WINDOW:
+                batch.append(source)
+                batch_bytes += source.size
+                if len(batch) >= _BATCH_FILES or batch_bytes >= WINDOW:
+                    submit()
+            else:
+                submit()
+                results.append(self._large_file(source))
+        submit()
+        while pending:
+            self._report(sum(entry.size for entry in pending.popleft().result()))
+        self._report(0, flush=True)
+        entries: list[FileEntry] = []
+        for item in results:
+            if isinstance(item, Future):
+                entries.extend(item.result())
+            else:
+                entries.append(item)
+        return entries
+
+    # --- the pieces --------------------------------------------------------------------------
+
+    def _store_chunk(self, data: memoryview | bytes) -> str:
+        digest = content_digest(data)
+        self._put(digest, data)
+        return digest
+
+    def _put(self, digest: str, data: memoryview | bytes) -> None:
+        with self.lock:
+            if digest in self.seen:
+                return
+            self.seen.add(digest)
+        if self.blobs.put(digest, data):
+            with self.lock:
+                self.bytes_new += len(data)
+                self.chunks_new += 1
+
+    def _chunker(self) -> FastCDC:
+        """One cutter per thread (pyfastcdc does not promise that a cutter can be shared)."""
+        chunker: FastCDC | None = getattr(self._local, "chunker", None)
+        if chunker is None:
+            chunker = self._local.chunker = new_chunker()
+        return chunker
+
+    def _small_files(self, sources: list[SourceFile]) -> list[FileEntry]:
+        return [self._small_file(source) for source in sources]
+
+    def _small_file(self, source: SourceFile) -> FileEntry:
+        data = _read_whole(source)
+        chunker = self._chunker()
+        spans = chunk_spans(data, chunker) if len(data) > chunker.min_size else [(0, len(data))]
+        if len(spans) == 1 and data:
+            digest = self._store_chunk(data)  # one chunk: the file digest is the chunk digest
+            return FileEntry(source.path, len(data), digest, (digest,))
+        view = memoryview(data)
+        chunks = tuple(self._store_chunk(view[start:end]) for start, end in spans if end > start)
+        return FileEntry(source.path, len(data), content_digest(view), chunks)
+
+    def _large_file(self, source: SourceFile) -> FileEntry:
+        if not self._buffers:
+            self._buffers = [bytearray(WINDOW) for _ in range(_BUFFERS)]
+        hasher = blake3.blake3()
+        chunk_futures: list[Future[str]] = []
+        by_buffer: dict[int, list[Future[Any]]] = {}
+
+        def wait_for(slot: int) -> None:
+            for future in by_buffer.pop(slot, []):
+                future.result()
+
+        size = 0
+        with _open(source) as handle:
+
+            def read_into(view: memoryview) -> int | None:
+                try:
+                    return handle.readinto(view)
+                except OSError as exc:
+                    raise UnreadableSource(
+                        source.path, exc.strerror or str(exc), "make it readable"
+                    ) from None
+
+            before = os.fstat(handle.fileno())
+            for window in windows(read_into, self._buffers, chunker=self._chunker(), before_fill=wait_for):
+                used: list[Future[Any]] = [
+                    self.file_hasher.submit(hasher.update, window.view[: window.consumed])
+                ]
+                for start, end in window.spans:
+                    future = self.pool.submit(self._store_chunk, window.view[start:end])
+                    chunk_futures.append(future)
+                    used.append(future)
+                by_buffer[window.buffer] = used
+                size += window.consumed
+                self._report(window.consumed)
+            for slot in list(by_buffer):
+                wait_for(slot)
+            _unchanged(source, before, os.fstat(handle.fileno()), size)
+        chunks = tuple(future.result() for future in chunk_futures)
+        return FileEntry(source.path, size, str(hasher.hexdigest()), chunks)
+
+    def _report(self, n: int, *, flush: bool = False) -> None:
+        self.bytes_read += n
+        self._unreported += n
+        if self.progress is not None and self._unreported and (flush or self._unreported >= _PROGRESS_STEP):
+            self.progress(self._unreported)
+            self._unreported = 0
+
+
+def _open_fd(source: SourceFile) -> int:
+    """Open a source file, without following a symbolic link that was not expected."""
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+    if not source.via_link:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        return os.open(source.location, flags)
+    except FileNotFoundError:
+        raise UnreadableSource(source.path, "it disappeared", "snapshot again") from None
+    except OSError as exc:
+        raise UnreadableSource(source.path, exc.strerror or str(exc), "make it readable") from None
+
+
+@contextmanager
+def _open(source: SourceFile) -> Iterator[io.FileIO]:
+    with open(_open_fd(source), "rb", buffering=0) as handle:
+        yield handle
+
+
+def _read_whole(source: SourceFile) -> bytes:
+    """The content of a small file, checked not to have changed while it was read."""
+    fd = _open_fd(source)
+    try:
+        before = os.fstat(fd)
+        parts = [os.read(fd, before.st_size + 1)]
+        while parts[-1]:
+            parts.append(os.read(fd, max(before.st_size, 65536)))
+        after = os.fstat(fd)
+    except OSError as exc:
+        raise UnreadableSource(source.path, exc.strerror or str(exc), "make it readable") from None
+    finally:
+        os.close(fd)
+    data = parts[0] if len(parts) == 2 else b"".join(parts)
+    _unchanged(source, before, after, len(data))
+    return data
+
+
+def _unchanged(source: SourceFile, before: os.stat_result, after: os.stat_result, read: int) -> None:
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or read != after.st_size:
+        raise UnreadableSource(
+            source.path,
+            "it changed while it was being read",
+            "snapshot again once it is no longer being written",
+        )
