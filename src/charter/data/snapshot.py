@@ -18,6 +18,8 @@ Work is spread over a few threads (BLAKE3, the chunk cutter and file writes rele
 
 from __future__ import annotations
 
+import dataclasses
+
 import io
 import os
 import threading
@@ -34,7 +36,7 @@ from pyfastcdc import FastCDC
 
 from charter.data.checkout import CheckoutResult, CorruptBlob, TargetNotEmpty, checkout, load_manifest, verify
 from charter.data.chunking import WINDOW, chunk_spans, content_digest, new_chunker, windows
-from charter.data.manifest import FileEntry, Manifest
+from charter.data.manifest import FileEntry, Manifest, validate_relative_path
 from charter.data.sources import SourceFile, UnreadableSource, list_files, list_single_file
 from charter.storage.blobs import LocalBlobStore
 
@@ -85,9 +87,15 @@ def snapshot(
     return _store(blobs, files, progress, threads)
 
 
-def store_file(blobs: LocalBlobStore, path: Path, *, progress: Progress | None = None) -> SnapshotResult:
-    """Store a single file (model weights, say): a manifest with one entry named after the file."""
-    return _store(blobs, [list_single_file(Path(path))], progress, None)
+def store_file(
+    blobs: LocalBlobStore, path: Path, *, progress: Progress | None = None, name: str | None = None
+) -> SnapshotResult:
+    """Store a single file (model weights, say): a manifest with one entry named after the file,
+    or `name` — give a fixed name when the manifest must not depend on what the file is called."""
+    source = list_single_file(Path(path))
+    if name is not None:
+        source = dataclasses.replace(source, path=validate_relative_path(name))
+    return _store(blobs, [source], progress, None)
 
 
 def _store(

@@ -25,6 +25,9 @@ class LocalBlobStore:
         self.root = Path(root)
         self.objects = self.root / "objects"
         self.tmp = self.root / "tmp"
+        # string prefixes: the hot paths build object paths by concatenation, not pathlib
+        self._objects = str(self.objects) + os.sep
+        self._tmp = str(self.tmp) + os.sep
 
     @property
     def location(self) -> str:
@@ -40,19 +43,22 @@ class LocalBlobStore:
         return self.objects.is_dir()
 
     def path(self, digest: str) -> Path:
+        return Path(self._path(digest))
+
+    def _path(self, digest: str) -> str:
         if not _DIGEST.match(digest):
             raise ValueError(f"{digest!r} is not a BLAKE3 hex digest")
-        return self.objects / digest[:2] / digest
+        return f"{self._objects}{digest[:2]}{os.sep}{digest}"
 
     def has(self, digest: str) -> bool:
-        return os.path.exists(self.path(digest))
+        return os.path.exists(self._path(digest))
 
     def put(self, digest: str, data: bytes | bytearray | memoryview) -> bool:
         """Store `data` under `digest` unless it is there already; True if newly written."""
-        final = self.path(digest)
+        final = self._path(digest)
         if os.path.exists(final):
             return False
-        temp = self.tmp / f"{digest[:16]}.{secrets.token_hex(6)}"
+        temp = f"{self._tmp}{digest[:16]}.{secrets.token_hex(6)}"
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             view = memoryview(data)
@@ -66,7 +72,7 @@ class LocalBlobStore:
 
     def get(self, digest: str) -> bytes:
         try:
-            with open(self.path(digest), "rb") as handle:
+            with open(self._path(digest), "rb") as handle:
                 return handle.read()
         except FileNotFoundError:
             raise NotFound(
@@ -78,7 +84,7 @@ class LocalBlobStore:
 
     def delete(self, digest: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path(digest))
+            os.unlink(self._path(digest))
 
     def digests(self) -> Iterator[tuple[str, float, int]]:
         """Every stored object as (digest, modification time, size)."""
