@@ -46,8 +46,9 @@ def machine() -> dict[str, Any]:
         "memory": memory,
         "python": platform.python_version(),
         "os": platform.platform(),
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                 text=True, check=False).stdout.strip(),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip(),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
@@ -78,9 +79,13 @@ def render(results: dict[str, list[dict[str, Any]]], info: dict[str, Any]) -> st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small inputs; do not record results")
-    parser.add_argument("--only", default=",".join(MODULES), help="comma-separated subset of " + ",".join(MODULES))
+    parser.add_argument(
+        "--only", default=",".join(MODULES), help="comma-separated subset of " + ",".join(MODULES)
+    )
     args = parser.parse_args()
     workdir = ROOT / "bench" / ".work"
     workdir.mkdir(parents=True, exist_ok=True)

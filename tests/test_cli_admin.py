@@ -58,9 +58,9 @@ def test_errors_are_json_too_when_asked(cli: Cli) -> None:
 def test_roles_change_and_disable_are_audited(cli: Cli) -> None:
     cli("init")
     cli("user", "add", "bob", "--role", "author")
-    assert cli("user", "roles", "bob", "--add", "reviewer", "--remove", "author", "--json").json()["roles"] == [
-        "reviewer"
-    ]
+    assert cli("user", "roles", "bob", "--add", "reviewer", "--remove", "author", "--json").json()[
+        "roles"
+    ] == ["reviewer"]
     assert cli("user", "disable", "bob").code == 0
     assert cli("user", "list", user="bob").code == 5
     actions = [e["action"] for e in cli("audit", "log", "--json", user="alice").json()]

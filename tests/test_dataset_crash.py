@@ -35,7 +35,9 @@ def test_killed_add_leaves_a_verifiable_store(cli: Cli, tmp_path: Path) -> None:
     before = _objects(store)
     process = subprocess.Popen(
         [sys.executable, "-m", "charter", "dataset", "add", "big", str(data), "--role", "train"],
-        env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     # Kill as soon as the snapshot has started writing chunks (or whenever it ends, if it is faster).
     deadline = time.monotonic() + 120

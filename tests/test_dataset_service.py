@@ -21,7 +21,9 @@ def _csv(path: Path, rows: list[tuple[object, ...]], header: str = "id,text,scor
 
 def test_add_snapshots_a_table_with_schema_rows_and_audit(registry: Registry, tmp_path: Path) -> None:
     source = _csv(tmp_path / "train.csv", [(i, f"text {i}", i / 10) for i in range(100)])
-    result = registry.datasets.add("tickets", source, role="train", sources=["s3://raw/tickets"], message="first")
+    result = registry.datasets.add(
+        "tickets", source, role="train", sources=["s3://raw/tickets"], message="first"
+    )
     v = result.version
     assert result.created and v.ref == "tickets@1" and v.kind == "table"
     assert v.row_count == 100 and [c["name"] for c in v.schema or []] == ["id", "score", "text"]
@@ -56,7 +58,9 @@ def test_folders_dedupe_and_diff(registry: Registry, tmp_path: Path) -> None:
     assert first.kind == "files"
 
 
-def test_checkout_is_byte_identical_and_refuses_a_non_empty_folder(registry: Registry, tmp_path: Path) -> None:
+def test_checkout_is_byte_identical_and_refuses_a_non_empty_folder(
+    registry: Registry, tmp_path: Path
+) -> None:
     folder = tmp_path / "data"
     (folder / "nested").mkdir(parents=True)
     (folder / "nested" / "x.bin").write_bytes(b"\x00\x01" * 300_000)
@@ -67,7 +71,7 @@ def test_checkout_is_byte_identical_and_refuses_a_non_empty_folder(registry: Reg
     assert report.files == 2 and report.verified
     assert (out / "nested" / "x.bin").read_bytes() == (folder / "nested" / "x.bin").read_bytes()
     assert (out / "y.txt").read_text() == "hello"
-    with pytest.raises(InvalidInput, match="not empty|non-empty"):
+    with pytest.raises(InvalidInput, match=r"not empty|non-empty"):
         registry.datasets.checkout("blobs@1", out)
     registry.datasets.checkout("blobs@1", out, force=True)
 
@@ -87,7 +91,9 @@ def test_time_travel_returns_the_version_current_at_a_time(
         registry.datasets.get("d", as_of=before)
 
 
-def test_exact_overlap_counts_rows_with_multiplicity_across_formats(registry: Registry, tmp_path: Path) -> None:
+def test_exact_overlap_counts_rows_with_multiplicity_across_formats(
+    registry: Registry, tmp_path: Path
+) -> None:
     rows = [(i, f"t{i}", i * 1.5) for i in range(50)]
     registry.datasets.add("train", _csv(tmp_path / "train.csv", rows), role="train")
     import json
@@ -95,7 +101,9 @@ def test_exact_overlap_counts_rows_with_multiplicity_across_formats(registry: Re
     jsonl = tmp_path / "eval.jsonl"
     picked = [*rows[:5], rows[0]]  # rows 0..4 occur in train, row 0 twice
     fresh = [(1000 + i, f"new{i}", 0.25) for i in range(14)]
-    jsonl.write_text("".join(json.dumps({"id": r[0], "text": r[1], "score": r[2]}) + "\n" for r in picked + fresh))
+    jsonl.write_text(
+        "".join(json.dumps({"id": r[0], "text": r[1], "score": r[2]}) + "\n" for r in picked + fresh)
+    )
     registry.datasets.add("eval", jsonl, role="eval")
     overlap = registry.datasets.overlap("eval@1", "train@1")
     assert overlap.method == "rows"
@@ -134,8 +142,9 @@ def test_refusals_leave_the_store_as_it_was(registry: Registry, tmp_path: Path) 
 
 def test_lineage_is_recorded(registry: Registry, tmp_path: Path) -> None:
     registry.datasets.add("raw", _csv(tmp_path / "raw.csv", [(1, "a", 1), (2, "b", 2)]), role="train")
-    clean = registry.datasets.add("clean", _csv(tmp_path / "clean.csv", [(1, "a", 1)]), role="train",
-                                  derived_from="raw@1").version
+    clean = registry.datasets.add(
+        "clean", _csv(tmp_path / "clean.csv", [(1, "a", 1)]), role="train", derived_from="raw@1"
+    ).version
     assert clean.derived_from == "raw@1"
 
 

@@ -20,7 +20,9 @@ json_values = st.recursive(
     | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -41,9 +43,16 @@ def _chain(n: int) -> list[AuditEvent]:
     events, previous = [], GENESIS_HASH
     start = datetime(2026, 1, 1, tzinfo=UTC)
     for i in range(1, n + 1):
-        event = seal(sequence=i, time=start + timedelta(seconds=i), actor=f"user{i % 3}",
-                     action="thing.changed", subject=f"model:m@1.0.{i}", payload={"i": i, "x": [i, "a"]},
-                     evidence={}, previous_hash=previous)
+        event = seal(
+            sequence=i,
+            time=start + timedelta(seconds=i),
+            actor=f"user{i % 3}",
+            action="thing.changed",
+            subject=f"model:m@1.0.{i}",
+            payload={"i": i, "x": [i, "a"]},
+            evidence={},
+            previous_hash=previous,
+        )
         events.append(event)
         previous = event.hash
     return events
@@ -103,9 +112,16 @@ def test_any_reordering_is_caught(data: st.DataObject) -> None:
 def test_rehashing_an_edited_event_still_breaks_the_next_link() -> None:
     events = _chain(5)
     forged = dataclasses.replace(events[1], actor="mallory")
-    forged = seal(sequence=forged.sequence, time=datetime(2026, 1, 1, 0, 0, 2, tzinfo=UTC), actor="mallory",
-                  action=forged.action, subject=forged.subject, payload=forged.payload,
-                  evidence=forged.evidence, previous_hash=forged.previous_hash)
+    forged = seal(
+        sequence=forged.sequence,
+        time=datetime(2026, 1, 1, 0, 0, 2, tzinfo=UTC),
+        actor="mallory",
+        action=forged.action,
+        subject=forged.subject,
+        payload=forged.payload,
+        evidence=forged.evidence,
+        previous_hash=forged.previous_hash,
+    )
     events[1] = forged
     result = verify_chain(events)
     assert not result.ok and result.first_bad == 3

@@ -32,7 +32,7 @@ def test_model_references() -> None:
 
 @pytest.mark.parametrize("ref", ["m@1.2", "m@01.2.3", "m@", "@1.0.0", "M@1.0.0", "m@1.0.0-rc1", "m@42"])
 def test_bad_model_references_name_the_accepted_forms(ref: str) -> None:
-    with pytest.raises(InvalidReference, match="NAME@MAJOR.MINOR.PATCH"):
+    with pytest.raises(InvalidReference, match=r"NAME@MAJOR\.MINOR\.PATCH"):
         parse_model_ref(ref)
 
 

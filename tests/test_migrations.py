@@ -8,7 +8,7 @@ from charter.storage.schema import metadata
 
 
 def test_the_head_constant_is_the_scripts_head() -> None:
-    assert migrate.HEAD == migrate.script_head()
+    assert migrate.script_head() == migrate.HEAD
 
 
 def test_a_migrated_database_is_at_head_and_upgrading_again_changes_nothing(database_url: str) -> None:

@@ -10,7 +10,9 @@ from charter.errors import IdenticalSpec
 from charter.service.registry import Registry
 
 
-def test_the_same_weights_under_another_file_name_are_the_same_spec(registry: Registry, tmp_path: Path) -> None:
+def test_the_same_weights_under_another_file_name_are_the_same_spec(
+    registry: Registry, tmp_path: Path
+) -> None:
     first = tmp_path / "model-a.safetensors"
     first.write_bytes(b"\x01\x02" * 50_000)
     spec = {"family": "llama", "architecture": "decoder", "parameter_count": 1000}

@@ -1,12 +1,13 @@
 """The CLI reference (docs/cli.md), generated from the commands' own --help.
 
-    python -m charter.cli.reference > docs/cli.md
+python -m charter.cli.reference > docs/cli.md
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import typer
 
@@ -21,7 +22,7 @@ operation. Exit codes: 0 ok, 1 invalid input, 2 usage, 3 not found, 4 refused by
 """
 
 
-def _walk(command: typer.core.TyperGroup | typer.core.TyperCommand, path: list[str]) -> Iterator[tuple[list[str], object]]:
+def _walk(command: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
     yield path, command
     subcommands = getattr(command, "commands", None)
     if subcommands:
@@ -36,8 +37,8 @@ def render() -> str:
         if not path:
             continue
         title = "charter " + " ".join(path)
-        ctx = typer.Context(command, info_name=title, terminal_width=100, max_content_width=100)  # type: ignore[arg-type]
-        help_text = command.get_help(ctx)  # type: ignore[attr-defined]
+        ctx = typer.Context(command, info_name=title, terminal_width=100, max_content_width=100)
+        help_text = command.get_help(ctx)
         level = "##" if len(path) == 1 else "###"
         parts.append(f"{level} `{title}`\n\n```text\n{help_text.rstrip()}\n```\n")
     return "\n".join(parts)

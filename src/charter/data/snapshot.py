@@ -19,7 +19,6 @@ Work is spread over a few threads (BLAKE3, the chunk cutter and file writes rele
 from __future__ import annotations
 
 import dataclasses
-
 import io
 import os
 import threading
