@@ -85,6 +85,7 @@ def test_exact_overlap_with_training_data_is_measured_and_gates_promotion(
     assert report.passed
     evidence = report.checks[0].evidence
     assert evidence["exact_overlap"][train]["overlapping"] == 0
-    assert evidence["near_duplicates"]["measured"] is False
+    assert evidence["near_duplicates"]["measured"] is True  # text columns: MinHash/LSH
+    assert evidence["near_duplicates"]["per_dataset"][train]["near_rows"] == 0
     assert registry.models.get("llama@production").ref == v.ref
     assert registry.audit.verify().ok

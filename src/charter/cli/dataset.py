@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -227,8 +228,42 @@ def checkout(
 
 
 @dataset_app.command("overlap")
-def overlap(a: str, b: str, json_out: bool = JsonFlag) -> None:
-    """Exact overlap: rows of A found in B (with multiplicity), from canonical row fingerprints."""
+def overlap(
+    a: str,
+    b: str,
+    near: bool = typer.Option(False, "--near", help="Also find near-duplicate texts (MinHash/LSH)."),
+    column: str = typer.Option(None, "--column", help="The text column to compare (default: all shared)."),
+    threshold: float = typer.Option(
+        None, "--threshold", help="Word-shingle Jaccard that counts as near-duplicate (default: policy)."
+    ),
+    json_out: bool = JsonFlag,
+) -> None:
+    """Exact overlap: rows of A found in B (with multiplicity), from canonical row fingerprints;
+    with --near, also rows of A with a near-duplicate text in B (verified by exact Jaccard)."""
+    if not near and (column is not None or threshold is not None):
+        near = True
+    if near:
+        n = registry().datasets.near_overlap(a, b, column=column, threshold=threshold)
+
+        def human() -> None:
+            e = n.exact
+            say(f"exact: {e.overlapping} of {e.a_total} {e.method} of {e.a} occur in {e.b} ({e.ratio:.2%})")
+            say(
+                f"near-duplicates (Jaccard ≥ {n.threshold}, columns {', '.join(n.columns)}): "
+                f"{n.near_rows} of {n.a_rows} rows ({n.ratio:.2%})"
+            )
+            if n.sample:
+                table(
+                    "sample of matched pairs",
+                    ["column", "A row", "B row", "jaccard", "A text", "B text"],
+                    [
+                        (s["column"], s["a_row"], s["b_row"], s["jaccard"], s["a_text"], s["b_text"])
+                        for s in n.sample
+                    ],
+                )
+
+        emit(n, json_out, human)
+        return
     o = registry().datasets.overlap(a, b)
     emit(
         o,
@@ -258,3 +293,63 @@ def gc(
             f"{r.reachable} reachable, {r.kept_recent} recent kept"
         ),
     )
+
+
+@dataset_app.command("profile")
+def profile(ref: str, json_out: bool = JsonFlag) -> None:
+    """The statistical profile stored with a table version: per column type, nulls, distinct values
+    and a distribution summary (deciles and histogram, top values, or text length and tokens)."""
+    p = registry().datasets.profile(ref)
+
+    def human() -> None:
+        rows = [
+            (name, c["type"], c.get("kind"), c["nulls"], c["distinct"], _profile_detail(c))
+            for name, c in p.profile["columns"].items()
+        ]
+        table(f"{p.ref}: {p.rows} rows", ["column", "type", "kind", "nulls", "distinct", "summary"], rows)
+
+    emit(p, json_out, human)
+
+
+def _profile_detail(c: dict[str, Any]) -> str:
+    kind = c.get("kind")
+    if kind == "number" and c["min"] is not None:
+        return f"min {c['min']:.4g}  mean {c['mean']:.4g}  max {c['max']:.4g}"
+    if kind == "category":
+        top = ", ".join(f"{v} ({n})" for v, n in c["top"][:5])
+        return top + (f", other ({c['other']})" if c["other"] else "")
+    if kind == "text":
+        return f"length mean {c['length']['mean'] or 0:.1f}, tokens mean {c['tokens']['mean'] or 0:.1f}"
+    return ""
+
+
+@dataset_app.command("drift")
+def drift(
+    ref: str = typer.Argument(..., help="The training version, NAME@N (its stored profile is used)."),
+    against: str = typer.Option(..., "--against", help="Production inputs: a file or folder, or DS@M."),
+    report: Path = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
+    json_out: bool = JsonFlag,
+) -> None:
+    """Per-column drift of production inputs against a training version's profile (PSI, KS,
+    chi-square, Jensen–Shannon); verdicts from the drift policy's PSI thresholds."""
+    r = registry().datasets.drift(ref, against, report=report)
+
+    def human() -> None:
+        table(
+            f"drift of {r.against} against {r.training}: {r.verdict}",
+            ["column", "kind", "verdict", "PSI", "adjusted p"],
+            [
+                (
+                    c.column,
+                    c.kind,
+                    c.verdict,
+                    f"{c.psi:.4f}",
+                    ", ".join(f"{k} {v:.3g}" for k, v in c.adjusted_p_values.items()),
+                )
+                for c in r.columns
+            ],
+        )
+        if report is not None:
+            say(f"report written to {report}")
+
+    emit(r, json_out, human)

@@ -30,6 +30,21 @@ def _register_registries() -> None:
     app.add_typer(model.model_app, name="model")
     app.add_typer(dataset.dataset_app, name="dataset")
     app.add_typer(prompt.prompt_app, name="prompt")
+    _register_tracks()
+
+
+def _register_tracks() -> None:
+    from charter.cli import release, rollout, slot, trace
+
+    app.add_typer(slot.slot_app, name="slot")
+    app.add_typer(release.release_app, name="release")
+    app.add_typer(rollout.rollout_app, name="rollout")
+    app.add_typer(rollout.incident_app, name="incident")
+    app.add_typer(trace.txn_app, name="txn")
+    app.add_typer(trace.state_app, name="state")
+    app.command("route")(trace.route)
+    app.command("trace")(trace.trace)
+    app.command("changes")(trace.changes)
 
 
 _register_registries()

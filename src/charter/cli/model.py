@@ -266,28 +266,46 @@ def diff(
 
 @model_app.command("history")
 def history(name: str, json_out: bool = JsonFlag) -> None:
-    """Every alias move of a model (promotions, rollbacks) with actor, time and reason."""
-    moves = registry().models.history(name)
+    """Every alias move of a model (promotions, rollbacks) with actor, time and reason, and each
+    version's production periods per slot."""
+    reg = registry()
+    moves = reg.models.history(name)
     emit(
         moves,
         json_out,
-        lambda: table(
-            f"alias history of {name}",
-            ["at", "alias", "from", "to", "kind", "actor", "reason", "audit"],
-            [
-                (
-                    m.at.isoformat(timespec="seconds"),
-                    m.alias,
-                    m.from_version or "-",
-                    m.to_version,
-                    m.kind,
-                    m.actor,
-                    _esc(m.reason),
-                    m.audit_sequence,
-                )
-                for m in moves
-            ],
-        ),
+        lambda: _history_tables(name, moves, reg.provenance.production_periods(name)),
+    )
+
+
+def _history_tables(name: str, moves: list[Any], periods: list[dict[str, Any]]) -> None:
+    _moves_table(name, moves)
+    table(
+        f"production periods of {name} per slot",
+        ["version", "slot", "release", "from", "to", "how"],
+        [
+            (p["version"], p["slot"], p["release"][:12], p["from"], p["to"] or "now", p["kind"])
+            for p in periods
+        ],
+    )
+
+
+def _moves_table(name: str, moves: list[Any]) -> None:
+    table(
+        f"alias history of {name}",
+        ["at", "alias", "from", "to", "kind", "actor", "reason", "audit"],
+        [
+            (
+                m.at.isoformat(timespec="seconds"),
+                m.alias,
+                m.from_version or "-",
+                m.to_version,
+                m.kind,
+                m.actor,
+                _esc(m.reason),
+                m.audit_sequence,
+            )
+            for m in moves
+        ],
     )
 
 
@@ -323,6 +341,43 @@ def signoff(
     """Sign off a model version (reviewer role; never its author; designated reviewers only, if any)."""
     result = registry().models.signoff(ref, note=note)
     emit(result, json_out, lambda: say(f"{result.by} signed off {result.model}"))
+
+
+@model_app.command("waive")
+def waive(
+    ref: str = typer.Argument(
+        ..., help="NAME@X.Y.Z (its latest eval/holdout evaluation) or an evaluation id."
+    ),
+    reason: str = typer.Option(..., "--reason", help="Why the near-duplicate overlap is acceptable."),
+    json_out: bool = JsonFlag,
+) -> None:
+    """Waive an evaluation's near-duplicate contamination (reviewer role; never the evaluation's author)."""
+    result = registry().models.waive(ref, reason=reason)
+    emit(
+        result,
+        json_out,
+        lambda: say(f"{result.created_by} waived near-duplicate overlap of evaluation {result.evaluation}"),
+    )
+
+
+@model_app.command("reproduce")
+def reproduce(
+    ref: str = typer.Argument(..., help="NAME@X.Y.Z."),
+    folder: Path = typer.Argument(..., help="An empty or new folder."),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty folder."),
+    json_out: bool = JsonFlag,
+) -> None:
+    """Materialise the training datasets of a model version at their exact snapshots, verified byte
+    for byte, plus a manifest (model spec, dataset digests)."""
+    result = registry().models.reproduce(ref, folder, force=force)
+    emit(
+        result,
+        json_out,
+        lambda: say(
+            f"{result.model}: {len(result.datasets)} training datasets written to {result.target}; "
+            f"manifest {result.manifest}"
+        ),
+    )
 
 
 @model_app.command("reviewers")

@@ -76,8 +76,13 @@ class NonInferiority:
         return f"{self.metric} within {self.margin:.4g} of baseline"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "metric": self.metric, "margin": self.margin, "alpha": self.alpha,
-                "min_samples": self.min_samples}
+        return {
+            "kind": self.kind.value,
+            "metric": self.metric,
+            "margin": self.margin,
+            "alpha": self.alpha,
+            "min_samples": self.min_samples,
+        }
 
 
 @dataclass(frozen=True)
@@ -113,8 +118,13 @@ class CostRatio:
         return f"{self.metric} ≤ {self.max:.4g} × baseline"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "metric": self.metric, "max": self.max, "alpha": self.alpha,
-                "min_samples": self.min_samples}
+        return {
+            "kind": self.kind.value,
+            "metric": self.metric,
+            "max": self.max,
+            "alpha": self.alpha,
+            "min_samples": self.min_samples,
+        }
 
 
 @dataclass(frozen=True)

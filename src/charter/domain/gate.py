@@ -187,8 +187,16 @@ def evaluate_stage(
 
     def verdict(v: Verdict, reason: str, *, breach: str | None = None, expired: bool = False) -> StageVerdict:
         return StageVerdict(
-            stage.name, v, reason, results, observations.window, elapsed, stage.min_duration,
-            stage.max_duration, breach, expired,
+            stage.name,
+            v,
+            reason,
+            results,
+            observations.window,
+            elapsed,
+            stage.min_duration,
+            stage.max_duration,
+            breach,
+            expired,
         )
 
     p0 = observations.incidents.get("P0", 0)

@@ -34,7 +34,11 @@ _KEYS: Mapping[str, Mapping[str, type | tuple[type, ...]]] = {
     "contamination": {"max_near_duplicate_ratio": (int, float), "near_duplicate_threshold": (int, float)},
     "environments": {"order": list},
     "validation": {"min_pass_rate": (int, float), "min_samples": int},
-    "drift": {"psi_moderate": (int, float), "psi_significant": (int, float), "input_sample_rate": (int, float)},
+    "drift": {
+        "psi_moderate": (int, float),
+        "psi_significant": (int, float),
+        "input_sample_rate": (int, float),
+    },
 }
 
 

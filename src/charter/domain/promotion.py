@@ -2,8 +2,10 @@
 
 (a) `held_out_evaluation` — the candidate has an evaluation on a dataset version whose role is
     `eval` or `holdout`, and that version's exact row overlap with every training dataset of the
-    candidate is zero. Near-duplicate overlap (MinHash/LSH) is not measured yet; the evidence says
-    so rather than pretending it was.
+    candidate is zero, and its near-duplicate ratio (MinHash/LSH on text columns, measured when the
+    evaluation was recorded) is within the `contamination` policy's limit of that time — unless a
+    reviewer other than the evaluation's author waived it. Evaluations recorded before
+    near-duplicates were measured say "not measured" rather than pretending.
 (b) `champion_comparison` — on that same dataset version, the candidate matches or beats the
     champion (the current `production` holder) on every primary metric of the model. The
     champion must have a result there, else the check fails and says what to record. With no
@@ -45,6 +47,7 @@ class EvaluationFacts:
     overlap: Mapping[str, Mapping[str, Any]]  # training dataset ref → exact overlap measurement
     created_at: str
     created_by: str
+    waiver: Mapping[str, Any] | None = None  # a reviewer's waiver of near-duplicate overlap
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -164,7 +167,7 @@ def held_out_evaluation(facts: GateInput) -> Check:
         "evaluation": evaluation.as_dict(),
         "training_datasets": list(facts.training_datasets),
         "exact_overlap": {ref: dict(m) for ref, m in evaluation.overlap.items()},
-        "near_duplicates": NEAR_DUPLICATES_NOT_MEASURED,
+        "near_duplicates": near_duplicate_evidence(evaluation),
     }
     problems = []
     if evaluation.dataset_role not in HELD_OUT_ROLES:
@@ -187,6 +190,13 @@ def held_out_evaluation(facts: GateInput) -> Check:
             f"{evaluation.dataset} shares rows with training data: {', '.join(contaminated)}; evaluate "
             "on a dataset version with no training rows"
         )
+    near = near_duplicate_excess(evaluation, facts.training_datasets)
+    if near and evaluation.waiver is None:
+        problems.append(
+            f"{evaluation.dataset} has near-duplicates of training data above the contamination policy: "
+            f"{', '.join(near)}; evaluate on cleaner data, or have a reviewer other than "
+            f"{evaluation.created_by} waive it with `charter model waive {evaluation.model} --reason TEXT`"
+        )
     if problems:
         return Check(name, False, "; ".join(problems), evidence)
     against = (
@@ -194,9 +204,36 @@ def held_out_evaluation(facts: GateInput) -> Check:
         if facts.training_datasets
         else "the version declares no training datasets"
     )
+    if near and evaluation.waiver is not None:
+        against += f"; near-duplicates {', '.join(near)} waived by {evaluation.waiver.get('by')}"
     return Check(
         name, True, f"evaluated on {evaluation.dataset} ({evaluation.dataset_role}); {against}", evidence
     )
+
+
+def near_duplicate_evidence(evaluation: EvaluationFacts) -> dict[str, Any]:
+    """Near-duplicate measurements per training dataset, and the waiver if any; 'not measured' for
+    evaluations recorded before near-duplicates were measured."""
+    measured = {
+        ref: dict(m["near_duplicates"])
+        for ref, m in evaluation.overlap.items()
+        if isinstance(m.get("near_duplicates"), Mapping)
+    }
+    if not measured:
+        return dict(NEAR_DUPLICATES_NOT_MEASURED)
+    return {"measured": True, "per_dataset": measured, "waiver": evaluation.waiver}
+
+
+def near_duplicate_excess(evaluation: EvaluationFacts, training: Sequence[str]) -> list[str]:
+    """Training datasets whose near-duplicate ratio exceeds the limit in force at evaluation time."""
+    found = []
+    for ref, m in sorted(evaluation.overlap.items()):
+        near = m.get("near_duplicates")
+        if ref not in training or not isinstance(near, Mapping) or not near.get("measured"):
+            continue
+        if float(near["ratio"]) > float(near["max_ratio"]):
+            found.append(f"{ref} ({float(near['ratio']):.2%} > {float(near['max_ratio']):.2%})")
+    return found
 
 
 def champion_comparison(facts: GateInput) -> Check:

@@ -335,11 +335,18 @@ def start(
         stage_entered_at=now,
         approval_required=approval_required,
     )
-    return Transition(Action.START, None, rollout, actor, now, {
-        "policy": policy.name,
-        "policy_digest": policy.digest(),
-        "approval_required": approval_required,
-    })
+    return Transition(
+        Action.START,
+        None,
+        rollout,
+        actor,
+        now,
+        {
+            "policy": policy.name,
+            "policy_digest": policy.digest(),
+            "approval_required": approval_required,
+        },
+    )
 
 
 def approve(rollout: Rollout, *, actor: str, now: datetime) -> Transition:
@@ -453,8 +460,13 @@ def tick(
         return None
     if verdict.expired:
         return expire(rollout, verdict, actor=actor, now=now)
-    return rollback(rollout, actor=actor, now=now, reason=f"stage {verdict.stage} failed: {verdict.reason}",
-                    verdict=verdict)
+    return rollback(
+        rollout,
+        actor=actor,
+        now=now,
+        reason=f"stage {verdict.stage} failed: {verdict.reason}",
+        verdict=verdict,
+    )
 
 
 # --- derived values ------------------------------------------------------------------------------
@@ -504,8 +516,9 @@ def rollback_deadline(promoted_at: datetime, policy: TrackPolicy) -> datetime:
     return promoted_at + policy.rollback_window
 
 
-def check_rollback_window(*, slot: str, release: str, promoted_at: datetime, policy: TrackPolicy,
-                          now: datetime) -> None:
+def check_rollback_window(
+    *, slot: str, release: str, promoted_at: datetime, policy: TrackPolicy, now: datetime
+) -> None:
     """Refuse `charter slot rollback` to `release` once the rollback window has closed."""
     deadline = rollback_deadline(promoted_at, policy)
     if now > deadline:
@@ -529,7 +542,8 @@ def _leave_stage(
     action = Action.COMPLETE if into_production else Action.ADVANCE
     if only_complete and not into_production:
         raise InvalidTransition(
-            rollout.status, Action.COMPLETE.value,
+            rollout.status,
+            Action.COMPLETE.value,
             [a for a in accepted_actions(rollout.phase) if a != Action.COMPLETE.value],
         )
     phase = next_phase(rollout.phase, action, rollout.status)
@@ -537,13 +551,17 @@ def _leave_stage(
     stage = rollout.stage
     if verdict.breach:
         raise AdvanceRefused(
-            stage.name, f"safety breach: {verdict.breach}", verdict.as_dict(),
+            stage.name,
+            f"safety breach: {verdict.breach}",
+            verdict.as_dict(),
             "a safety breach cannot be overridden; roll back (`charter rollout tick` does it) and "
             "start again",
         )
     if not verdict.passed and override is None:
         raise AdvanceRefused(
-            stage.name, f"the gate is {verdict.verdict.value.upper()} ({verdict.reason})", verdict.as_dict(),
+            stage.name,
+            f"the gate is {verdict.verdict.value.upper()} ({verdict.reason})",
+            verdict.as_dict(),
             "advance when every criterion passes and the minimum duration has passed, or an admin may "
             "advance with --override --reason TEXT (audited)",
         )

@@ -111,11 +111,15 @@ class RoutingTable:
         set_(self, "_prefix", f"{self.slot}{SEPARATOR}{self.salt}{SEPARATOR}".encode())
         set_(self, "_candidate_below", candidate_buckets(self.traffic))
         set_(self, "_shadow_below", round(self.shadow_sample * BUCKETS))
-        set_(self, "_decisions", (
-            both(self.production, Arm.BASELINE, None),
-            both(self.production, Arm.BASELINE, candidate),
-            both(candidate, Arm.CANDIDATE, None),
-        ))
+        set_(
+            self,
+            "_decisions",
+            (
+                both(self.production, Arm.BASELINE, None),
+                both(self.production, Arm.BASELINE, candidate),
+                both(candidate, Arm.CANDIDATE, None),
+            ),
+        )
 
     @classmethod
     def production_only(cls, slot: str, version: int, production: str) -> RoutingTable:

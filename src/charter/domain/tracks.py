@@ -70,20 +70,58 @@ DEFAULT_TRACK_POLICY: Mapping[str, Any] = {
     "metrics": {"quality": "higher", "format_ok": "higher", "cost": "lower"},
     "shadow_sample": 1.0,
     "stages": [
-        {"name": "shadow", "traffic": 0, "min_duration": "3d", "max_duration": "7d", "criteria": [
-            {"kind": "threshold", "metric": "format_ok", "min": 0.99, "min_samples": 500},
-            {"kind": "incidents", "severity": ["P0", "P1"], "max": 0}]},
-        {"name": "canary-micro", "traffic": 5, "min_duration": "2d", "max_duration": "3d", "criteria": [
-            {"kind": "non_inferiority", "metric": "quality", "margin": 0.02, "alpha": 0.05,
-             "min_samples": 400},
-            {"kind": "incidents", "severity": ["P0"], "max": 0}]},
-        {"name": "canary-small", "traffic": 20, "min_duration": "3d", "max_duration": "5d", "criteria": [
-            {"kind": "non_inferiority", "metric": "quality", "margin": 0.01, "alpha": 0.05,
-             "min_samples": 1000},
-            {"kind": "cost_ratio", "metric": "cost", "max": 1.10}]},
-        {"name": "canary-half", "traffic": 50, "min_duration": "3d", "max_duration": "5d", "criteria": [
-            {"kind": "stable", "tolerance": 0.02},
-            {"kind": "checklist", "items": ["rollback-tested", "oncall-briefed"]}]},
+        {
+            "name": "shadow",
+            "traffic": 0,
+            "min_duration": "3d",
+            "max_duration": "7d",
+            "criteria": [
+                {"kind": "threshold", "metric": "format_ok", "min": 0.99, "min_samples": 500},
+                {"kind": "incidents", "severity": ["P0", "P1"], "max": 0},
+            ],
+        },
+        {
+            "name": "canary-micro",
+            "traffic": 5,
+            "min_duration": "2d",
+            "max_duration": "3d",
+            "criteria": [
+                {
+                    "kind": "non_inferiority",
+                    "metric": "quality",
+                    "margin": 0.02,
+                    "alpha": 0.05,
+                    "min_samples": 400,
+                },
+                {"kind": "incidents", "severity": ["P0"], "max": 0},
+            ],
+        },
+        {
+            "name": "canary-small",
+            "traffic": 20,
+            "min_duration": "3d",
+            "max_duration": "5d",
+            "criteria": [
+                {
+                    "kind": "non_inferiority",
+                    "metric": "quality",
+                    "margin": 0.01,
+                    "alpha": 0.05,
+                    "min_samples": 1000,
+                },
+                {"kind": "cost_ratio", "metric": "cost", "max": 1.10},
+            ],
+        },
+        {
+            "name": "canary-half",
+            "traffic": 50,
+            "min_duration": "3d",
+            "max_duration": "5d",
+            "criteria": [
+                {"kind": "stable", "tolerance": 0.02},
+                {"kind": "checklist", "items": ["rollback-tested", "oncall-briefed"]},
+            ],
+        },
         {"name": "production", "traffic": 100, "rollback_window": "30d"},
     ],
 }
@@ -135,8 +173,11 @@ class Stage:
     def as_dict(self) -> dict[str, Any]:
         traffic: int | float = int(self.traffic) if float(self.traffic).is_integer() else self.traffic
         if self.is_production:
-            return {"name": self.name, "traffic": traffic,
-                    "rollback_window": format_duration(self.rollback_window or DEFAULT_ROLLBACK_WINDOW)}
+            return {
+                "name": self.name,
+                "traffic": traffic,
+                "rollback_window": format_duration(self.rollback_window or DEFAULT_ROLLBACK_WINDOW),
+            }
         return {
             "name": self.name,
             "traffic": traffic,
@@ -501,8 +542,10 @@ def _min_samples(raw: Mapping[str, Any], where: str) -> int:
 def _metrics(raw: Any, where: str) -> dict[str, Direction]:
     accepted = ", ".join(d.value for d in Direction)
     if not isinstance(raw, Mapping) or not raw:
-        raise InvalidSpec(f"{where}: metrics must map each metric name to its direction ({accepted}), "
-                          "for example {quality: higher, cost: lower}")
+        raise InvalidSpec(
+            f"{where}: metrics must map each metric name to its direction ({accepted}), "
+            "for example {quality: higher, cost: lower}"
+        )
     out: dict[str, Direction] = {}
     for name, direction in raw.items():
         if not isinstance(name, str) or not _METRIC.match(name):

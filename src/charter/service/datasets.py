@@ -16,6 +16,7 @@ from charter.domain.refs import check_name, parse_dataset_ref
 from charter.domain.roles import Action
 from charter.errors import InvalidInput, NotFound
 from charter.service.access import authorize
+from charter.service.dataset_analysis import NearOverlap, drift_source, near_between
 from charter.storage.blobs import LocalBlobStore
 from charter.storage.datasets import DatasetVersionRecord
 
@@ -200,6 +201,27 @@ def overlap_between(blobs: LocalBlobStore, a: DatasetVersionRecord, b: DatasetVe
     return ExactOverlap(a.ref, b.ref, "files", total, found)
 
 
+@dataclass(frozen=True)
+class DatasetProfile:
+    ref: str
+    rows: int
+    profile: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ref": self.ref, "rows": self.rows, **self.profile}
+
+
+def _profile_json(source: Path, table: Any) -> str:
+    from charter.data.profile import profile_table
+
+    return json.dumps(profile_table(source, table), sort_keys=True, separators=(",", ":"))
+
+
+# Prefix → factory of a drift source (`charter.data.drift.DriftSource`, see
+# `charter.service.dataset_analysis.drift_source`); the deployment tracks add "slot:".
+DRIFT_SOURCES: dict[str, Callable[[Registry, str], Any]] = {}
+
+
 class DatasetService:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
@@ -253,6 +275,7 @@ class DatasetService:
             if store.blobs.put(fingerprints_digest, data):
                 bytes_new += len(data)
                 store.blobs.sync()
+        profile = None if table is None else _profile_json(source, table)
 
         with store.write() as tx:
             authorize(tx, self.registry.actor, Action.ADD_DATASET)
@@ -287,7 +310,7 @@ class DatasetService:
                     "schema": None if table is None else canonical_json(table.schema).decode(),
                     "row_count": None if table is None else table.row_count,
                     "fingerprints_digest": fingerprints_digest,
-                    "profile": None,
+                    "profile": profile,
                     "created_at": now,
                     "created_by": self.registry.actor,
                 }
@@ -382,6 +405,70 @@ class DatasetService:
         """Exact overlap: rows of A found in B (with multiplicity)."""
         ra, rb = self._record(a), self._record(b)
         return overlap_between(self.registry.store.blobs, ra, rb)
+
+    def near_overlap(
+        self, a: str, b: str, *, column: str | None = None, threshold: float | None = None
+    ) -> NearOverlap:
+        """Exact overlap plus near-duplicate texts of A found in B (MinHash/LSH, verified by exact
+        Jaccard on word shingles). Without `column`, every text column the two tables share; the
+        threshold defaults to the `contamination` policy's."""
+        ra, rb = self._record(a), self._record(b)
+        if threshold is None:
+            threshold = float(self._policy_section("contamination")["near_duplicate_threshold"])
+        if not 0 < threshold <= 1:
+            raise InvalidInput(f"threshold {threshold} must be in (0, 1]; for example 0.8")
+        exact = overlap_between(self.registry.store.blobs, ra, rb)
+        return near_between(self.registry.store.blobs, ra, rb, exact, column=column, threshold=threshold)
+
+    def _policy_section(self, section: str) -> dict[str, Any]:
+        from charter.service.policies import current_policy
+
+        with self.registry.store.read() as tx:
+            return dict(current_policy(tx).section(section))
+
+    def drift(self, ref: str, against: str | Path, *, report: str | Path | None = None) -> Any:
+        """Drift of production inputs against the stored profile of the training version `ref`.
+
+        `against`: a tabular file or folder, or a dataset version `DS@N` (typically role
+        production-sample); further sources plug in through `DRIFT_SOURCES` (a prefix such as
+        `slot:` → a factory). Thresholds come from the `drift` policy. With `report`, the
+        self-contained HTML report is written there. Returns a `charter.data.drift.DriftReport`.
+        """
+        from charter.data.drift import compare
+        from charter.data.drift_report import render_html
+
+        record = self._record(ref)
+        if record.profile is None:
+            raise InvalidInput(
+                f"{record.ref} has no stored profile (not a table version); drift compares a table's profile "
+                "with production inputs"
+            )
+        source = drift_source(self.registry, against)
+        schema, batches = source.read()
+        policy = self._policy_section("drift")
+        result = compare(
+            record.profile,
+            schema,
+            batches,
+            training=record.ref,
+            against=source.describe(),
+            psi_moderate=float(policy["psi_moderate"]),
+            psi_significant=float(policy["psi_significant"]),
+        )
+        if report is not None:
+            Path(report).write_text(render_html(result), encoding="utf-8")
+        return result
+
+    def profile(self, ref: str) -> DatasetProfile:
+        """The statistical profile stored with a table version (see `charter.data.profile`)."""
+        record = self._record(ref)
+        if record.profile is None:
+            raise InvalidInput(
+                f"{record.ref} has no profile: profiles are computed for tabular versions "
+                "(Parquet, CSV, JSON Lines with one schema); add the table as a new version to profile it",
+                ref=record.ref,
+            )
+        return DatasetProfile(record.ref, record.row_count or 0, record.profile)
 
     # --- maintenance ------------------------------------------------------------------------
 

@@ -98,7 +98,7 @@ class Evaluation:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {**as_fields(self), "near_duplicates": dict(gate.NEAR_DUPLICATES_NOT_MEASURED)}
+        return {**as_fields(self), "near_duplicates": gate.near_duplicate_evidence(self.facts())}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ is unchanged a cached result (including the actor's authorisation) is still exac
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from os import PathLike
 from pathlib import Path
@@ -35,6 +36,8 @@ from charter.errors import (
     NotFound,
 )
 from charter.service.access import authorize
+from charter.service.contamination import ContaminationWaiver, measure_near, waiver_facts
+from charter.service.contamination import waive as waive_contamination
 from charter.service.model_results import (
     AliasMove,
     Evaluation,
@@ -54,6 +57,7 @@ from charter.storage.store import Tx
 
 if TYPE_CHECKING:
     from charter.service.registry import Registry
+    from charter.service.reproduce import Reproduction
 
 PRODUCTION = "production"
 
@@ -148,7 +152,7 @@ class ModelService:
         from charter.data.snapshot import store_file
 
         blobs = self.registry.store.blobs
-        stored = store_file(blobs, path)
+        stored = store_file(blobs, path, name="weights")  # the manifest must not depend on the file name
         digest = stored.manifest.files[0].digest
         stored_weights = {"digest": f"blake3:{digest}", "size": stored.manifest.total_bytes}
         return {**document, "weights": {**stored_weights, "manifest": stored.manifest_digest}}
@@ -165,8 +169,13 @@ class ModelService:
             version = _resolve(tx, model_ref)
             evaluated = tx.datasets.get_version(dataset_ref)
             training = [tx.datasets.by_id(i) for i in tx.models.training_dataset_ids(version.id)]
+            contamination = dict(current_policy(tx).section("contamination"))
         # Both sides are immutable versions, so the overlap is measured outside the write lock.
         overlap = {t.ref: _overlap(self.registry.store.blobs, evaluated, t) for t in training}
+        for t in training:  # near-duplicates of text columns (MinHash/LSH), per the policy
+            overlap[t.ref]["near_duplicates"] = measure_near(
+                self.registry.store.blobs, evaluated, t, contamination
+            )
         with self.registry.store.write() as tx:
             authorize(tx, self._actor, Action.RECORD_EVALUATION)
             now = tx.clock.now()
@@ -180,7 +189,8 @@ class ModelService:
                 "metrics": values,
                 "note": note,
             }
-            evidence = {"exact_overlap": overlap, "near_duplicates": gate.NEAR_DUPLICATES_NOT_MEASURED}
+            near = {ref: m["near_duplicates"] for ref, m in overlap.items()}
+            evidence = {"exact_overlap": overlap, "near_duplicates": near}
             tx.ledger.append(self._actor, "model.evaluated", version.subject, payload, evidence)
             return view(Evaluation, record)
 
@@ -205,6 +215,18 @@ class ModelService:
             record = tx.models.add_signoff(version.id, note=note, at=tx.clock.now(), by=self._actor)
             tx.ledger.append(self._actor, "model.signed_off", version.subject, {"note": note})
             return Signoff(version.ref, record.created_by, record.created_at, record.note)
+
+    def waive(self, ref_or_evaluation: str | int, *, reason: str) -> ContaminationWaiver:
+        """Waive an evaluation's near-duplicate overlap with a written reason: a reviewer who is not
+        the evaluation's author; audited (see `charter.service.contamination`)."""
+        return waive_contamination(self.registry, ref_or_evaluation, reason)
+
+    def reproduce(self, ref: str, folder: str | Path, *, force: bool = False) -> Reproduction:
+        """Materialise the version's training datasets at their exact snapshots into `folder`,
+        verified byte for byte, with a manifest (see `charter.service.reproduce`)."""
+        from charter.service.reproduce import reproduce
+
+        return reproduce(self.registry, ref, folder, force=force)
 
     # --- model-level settings ---------------------------------------------------------------
 
@@ -295,7 +317,7 @@ class ModelService:
                 candidate=version.ref,
                 author=version.created_by,
                 training_datasets=version.spec.training.datasets,
-                evaluation=_facts(evaluation),
+                evaluation=_facts(evaluation, tx),
                 missing_evaluation=missing,
                 primary_metrics=model.primary_metrics,
                 champion=None if champion is None else champion.ref,
@@ -527,8 +549,12 @@ def _promotion(record: PromotionRecord) -> dict[str, Any]:
     return {k: v for k, v in as_fields(record).items() if k not in ("id", "model_version_id")}
 
 
-def _facts(record: EvaluationRecord | None) -> gate.EvaluationFacts | None:
-    return None if record is None else view(Evaluation, record).facts()
+def _facts(record: EvaluationRecord | None, tx: Tx | None = None) -> gate.EvaluationFacts | None:
+    if record is None:
+        return None
+    facts = view(Evaluation, record).facts()
+    waiver = None if tx is None else waiver_facts(tx, record.id)
+    return facts if waiver is None else dataclasses.replace(facts, waiver=waiver)
 
 
 def _overlap(blobs: Any, evaluated: DatasetVersionRecord, training: DatasetVersionRecord) -> dict[str, Any]:
@@ -585,3 +611,47 @@ def _load_document(spec: Mapping[str, Any] | str | PathLike[str]) -> tuple[dict[
     if not isinstance(document, Mapping):
         raise InvalidSpec(f"spec file {path} must hold a mapping of spec keys (family, weights, …)")
     return dict(document), path.absolute().parent
+
+
+# --- for the deployment tracks: a slot's rollout evaluates the same gate before real traffic -------
+
+resolve_version = _resolve  # a ModelRef → its version record (NotFound saying what exists)
+version_view = _version_view  # a version record → the ModelVersion result
+
+
+def promotion_report(
+    tx: Tx,
+    version: ModelVersionRecord,
+    *,
+    champion: ModelVersionRecord | None,
+    rollback_plan: str,
+    rollback_to: ModelVersionRecord | None,
+    eval: DatasetRef | None = None,
+) -> gate.GateReport:
+    """The four-check promotion gate for `version` with an explicit champion and rollback target
+    (for a slot's rollout: the model version of the slot's production release, for both)."""
+    model = _model(tx, version.name)
+    evaluation, missing = _held_out_evaluation(tx, version, eval)
+    champion_eval = None
+    if champion is not None and evaluation is not None:
+        on_same = evaluation.dataset_version_id
+        champion_eval = tx.models.latest_evaluation(champion.id, dataset_version_id=on_same)
+    facts = gate.GateInput(
+        candidate=version.ref,
+        author=version.created_by,
+        training_datasets=version.spec.training.datasets,
+        evaluation=_facts(evaluation, tx),
+        missing_evaluation=missing,
+        primary_metrics=model.primary_metrics,
+        champion=None if champion is None else champion.ref,
+        champion_evaluation=_facts(champion_eval),
+        signoffs=tuple(
+            gate.SignoffFacts(s.created_by, s.created_at.isoformat(), s.note)
+            for s in tx.models.signoffs(version.id)
+        ),
+        designated_reviewers=frozenset(tx.models.reviewers(model.id)),
+        rollback_plan=rollback_plan,
+        rollback_to=None if rollback_to is None else rollback_to.ref,
+        rollback_to_exists=rollback_to is not None,
+    )
+    return gate.evaluate_gate(facts)

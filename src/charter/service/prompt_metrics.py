@@ -18,7 +18,7 @@ from charter.storage.store import Tx
 def production_metrics(tx: Tx, version_id: int) -> dict[str, Any] | None:
     """What rollouts observed for the prompt version `version_id` on its way to production: the
     latest observation and every one (oldest first, one per rollout), or None when none was recorded."""
-    found = tx.slots.production_metrics(prompt_version_id=version_id)
+    found = tx.rollouts.production_metrics(prompt_version_id=version_id)
     if not found:
         return None
     return {"latest": found[-1], "rollouts": found}

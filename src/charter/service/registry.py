@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from charter.clock import Clock
 from charter.config import Settings
 from charter.storage.store import Store
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from charter.domain.ledger import AuditEvent
+    from charter.service.ingest import IngestReport
+    from charter.service.provenance import SlotState, StateDiff, Trace
+    from charter.service.recorder import FlushReport, Recorder, Txn
+    from charter.service.router import RouteDecision, Router
 
 
 @dataclass
 class Registry:
     """Entry point of the Python SDK (embedded mode) and of every skin.
 
-    `reg.models`, `reg.datasets`, `reg.prompts`, `reg.users`, `reg.audit` and `reg.policies` hold the use cases;
-    each call is one database transaction, authorised for `actor`.
+    `reg.models`, `reg.datasets`, `reg.prompts`, `reg.users`, `reg.audit` and `reg.policies` hold the use
+    cases; each call is one database transaction, authorised for `actor`. Deployment tracks: `reg.slots`,
+    `reg.releases`, `reg.rollouts`; `reg.route`, `reg.transaction`, `reg.flush`, `reg.ingest`;
+    `reg.trace`, `reg.state`, `reg.state_diff`, `reg.changes`.
     """
 
     store: Store
@@ -22,6 +36,8 @@ class Registry:
     actor: str
     clock: Clock
     _closed: bool = field(default=False, init=False)
+    _router: Router | None = field(default=None, init=False, repr=False)
+    _recorder: Recorder | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         from charter.service.audit import AuditService
@@ -37,6 +53,74 @@ class Registry:
         self.datasets = DatasetService(self)
         self.models = ModelService(self)
         self.prompts = PromptService(self)
+        self._register_tracks()
+
+    def _register_tracks(self) -> None:
+        """Deployment tracks: `reg.slots`, `reg.releases`, `reg.rollouts`, and the provenance queries."""
+        from charter.service.provenance import ProvenanceService
+        from charter.service.releases import ReleaseService
+        from charter.service.rollouts import RolloutService
+        from charter.service.slots import SlotService
+
+        self.slots = SlotService(self)
+        self.releases = ReleaseService(self)
+        self.rollouts = RolloutService(self)
+        self.provenance = ProvenanceService(self)
+
+    # --- routing and transaction records (see charter.service.router and .recorder) ------------
+
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            from charter.service.router import Router
+
+            self._router = Router(self)
+        return self._router
+
+    @property
+    def recorder(self) -> Recorder:
+        if self._recorder is None:
+            from charter.service.recorder import Recorder
+
+            self._recorder = Recorder(self)
+        return self._recorder
+
+    def route(self, slot: str, key: str | None = None) -> RouteDecision:
+        """Which release serves the request with `key` on `slot` (no key: a random bucket)."""
+        return self.router.route(slot, key)
+
+    def transaction(self, slot: str, key: str | None = None) -> Txn:
+        """`with reg.transaction(SLOT, key=...) as txn:` routes the request and records it on exit."""
+        return self.recorder.transaction(slot, key)
+
+    def flush(self) -> FlushReport:
+        """Write every pending transaction record now."""
+        return self.recorder.flush()
+
+    def ingest(self, slot: str, source: str | Path | Iterable[str]) -> IngestReport:
+        """Bulk-load transaction records from a JSONL file (schema: docs/rollouts.md)."""
+        return self.recorder.ingest(slot, source)
+
+    def routing_changed(self) -> None:
+        """Called after a change of routing made through this registry: re-read tables at once."""
+        if self._router is not None:
+            self._router.invalidate()
+
+    # --- provenance (see charter.service.provenance) -------------------------------------------
+
+    def trace(self, txn_id: str) -> Trace:
+        return self.provenance.trace(txn_id)
+
+    def state(self, slot: str, at: datetime | None = None) -> SlotState:
+        return self.provenance.state(slot, at)
+
+    def state_diff(self, slot: str, t1: datetime, t2: datetime) -> StateDiff:
+        return self.provenance.state_diff(slot, t1, t2)
+
+    def changes(
+        self, since: datetime, until: datetime | None = None, *, slot: str | None = None
+    ) -> list[AuditEvent]:
+        return self.provenance.changes(since, until, slot=slot)
 
     def as_user(self, name: str) -> Registry:
         """The same store, acting as another user (servers, tests, scripted sessions)."""
@@ -44,6 +128,8 @@ class Registry:
 
     def close(self) -> None:
         if not self._closed:
+            if self._recorder is not None:
+                self._recorder.close()
             self.store.close()
             self._closed = True
 

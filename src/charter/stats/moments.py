@@ -69,9 +69,7 @@ class Moments:
         m2 = s2 - s1 * mean
         if m2 < 0:
             if m2 < -_CANCELLATION_TOLERANCE * max(abs(s2), 1.0):
-                raise ValueError(
-                    f"inconsistent sums: SUM(x²)={s2!r} is below SUM(x)²/COUNT={s1 * mean!r}"
-                )
+                raise ValueError(f"inconsistent sums: SUM(x²)={s2!r} is below SUM(x)²/COUNT={s1 * mean!r}")
             m2 = 0.0
         return cls(count, mean + shift, 0.0 if count == 1 else m2)
 

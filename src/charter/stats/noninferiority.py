@@ -33,9 +33,7 @@ from scipy import stats as _sp
 from charter.stats.judgement import FAIL, INCONCLUSIVE, PASS, Judgement, finite, too_few
 from charter.stats.moments import Moments
 
-METHOD = (
-    "Welch one-sided t-test of x̄c − ρ0·x̄b (Welch–Satterthwaite df); Fieller bounds for μc/μb"
-)
+METHOD = "Welch one-sided t-test of x̄c − ρ0·x̄b (Welch–Satterthwaite df); Fieller bounds for μc/μb"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-""""All metrics stable": no metric's daily mean left its tolerance against the baseline's.
+""" "All metrics stable": no metric's daily mean left its tolerance against the baseline's.
 
 Inputs are per-day summaries per arm (`GROUP BY date(time)` in UTC; the day label is any string,
 typically `2026-03-01`). For every metric and every day on which both arms have at least

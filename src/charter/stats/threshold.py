@@ -60,16 +60,24 @@ def threshold_test(
     half = float(_sp.t.ppf(1.0 - alpha, n - 1)) * candidate.sd / math.sqrt(n) if n > 1 else math.inf
     lower, upper = mean - half, mean + half
     if minimum is not None:
-        evidence["confidence_bound"] = {"side": "lower", "confidence": 1.0 - alpha, "value": finite(lower),
-                                        "other_side": finite(upper)}
+        evidence["confidence_bound"] = {
+            "side": "lower",
+            "confidence": 1.0 - alpha,
+            "value": finite(lower),
+            "other_side": finite(upper),
+        }
         if lower >= minimum:
             return Judgement(PASS, f"mean ≥ {lower:.4f} ≥ {minimum:.4g}", evidence)
         if upper < minimum:
             return Judgement(FAIL, f"mean ≤ {upper:.4f} < {minimum:.4g}", evidence)
         return Judgement(INCONCLUSIVE, f"bounds [{lower:.4f}, {upper:.4f}] straddle {minimum:.4g}", evidence)
     assert maximum is not None
-    evidence["confidence_bound"] = {"side": "upper", "confidence": 1.0 - alpha, "value": finite(upper),
-                                    "other_side": finite(lower)}
+    evidence["confidence_bound"] = {
+        "side": "upper",
+        "confidence": 1.0 - alpha,
+        "value": finite(upper),
+        "other_side": finite(lower),
+    }
     if upper <= maximum:
         return Judgement(PASS, f"mean ≤ {upper:.4f} ≤ {maximum:.4g}", evidence)
     if lower > maximum:

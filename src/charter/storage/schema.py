@@ -476,7 +476,9 @@ production_metrics = sa.Table(
     sa.Column("slot_id", sa.Integer, sa.ForeignKey("slots.id"), nullable=False),
     sa.Column("release_id", sa.Integer, sa.ForeignKey("releases.id"), nullable=False),
     sa.Column("model_version_id", sa.Integer, sa.ForeignKey("model_versions.id"), nullable=True, index=True),
-    sa.Column("prompt_version_id", sa.Integer, sa.ForeignKey("prompt_versions.id"), nullable=True, index=True),
+    sa.Column(
+        "prompt_version_id", sa.Integer, sa.ForeignKey("prompt_versions.id"), nullable=True, index=True
+    ),
     sa.Column("metrics", sa.Text, nullable=False),  # JSON: metric → {count, mean, sd} per arm
     sa.Column("window_from", UTCDateTime, nullable=False),
     sa.Column("window_to", UTCDateTime, nullable=False),

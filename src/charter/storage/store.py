@@ -16,6 +16,9 @@ from charter.storage.ledger import Ledger
 from charter.storage.models import ModelRepo
 from charter.storage.policies import PolicyRepo
 from charter.storage.prompts import PromptRepo
+from charter.storage.rollouts import RolloutRepo
+from charter.storage.slots import SlotRepo
+from charter.storage.transactions import TransactionRepo
 from charter.storage.users import UserRepo
 
 
@@ -32,6 +35,9 @@ class Tx:
     models: ModelRepo = field(init=False)
     datasets: DatasetRepo = field(init=False)
     prompts: PromptRepo = field(init=False)
+    slots: SlotRepo = field(init=False)
+    rollouts: RolloutRepo = field(init=False)
+    transactions: TransactionRepo = field(init=False)
 
     def __post_init__(self) -> None:
         self.ledger = Ledger(self.conn, self.clock)
@@ -40,6 +46,9 @@ class Tx:
         self.models = ModelRepo(self.conn)
         self.datasets = DatasetRepo(self.conn)
         self.prompts = PromptRepo(self.conn)
+        self.slots = SlotRepo(self.conn)
+        self.rollouts = RolloutRepo(self.conn)
+        self.transactions = TransactionRepo(self.conn)
 
 
 class Store:

@@ -1,0 +1,259 @@
+"""Bulk-loading transaction records: `charter txn ingest SLOT FILE.jsonl` and the recorder's spool.
+
+One JSON object per line (the schema is in docs/rollouts.md): `time` and `release` are required;
+the arm, rollout and stage default to what the slot was running at `time` — the rollout whose
+baseline or candidate the release is, and its stage then (`_Timeline`). Records are validated and
+stored in batches, each in one transaction; ids already stored are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from math import isfinite
+from typing import TYPE_CHECKING, Any
+
+from charter.domain.roles import Action
+from charter.domain.routing import Arm
+from charter.domain.times import parse_time
+from charter.errors import InvalidInput
+from charter.service.access import authorize
+from charter.service.releases import require_slot, resolve_release
+from charter.storage.engine import WRITE
+from charter.storage.store import Tx
+from charter.storage.transactions import TxnRow, metrics_json, uuid7
+
+if TYPE_CHECKING:
+    from charter.service.registry import Registry
+
+INGEST_BATCH = 50_000
+MAX_ERROR = 2000
+_ARMS = frozenset(a.value for a in Arm)
+
+
+def check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Metric values as finite floats (true/false count as 1/0)."""
+    out: dict[str, float] = {}
+    for name, value in metrics.items():
+        kind = type(value)
+        if (kind is float or kind is int) and isfinite(value):
+            out[name] = float(value)
+        elif kind is bool:
+            out[name] = 1.0 if value else 0.0
+        elif isinstance(value, int | float) and not isinstance(value, bool) and isfinite(value):
+            out[name] = float(value)
+        else:
+            raise InvalidInput(f"metric {name}={value!r} is not a finite number (or true/false)")
+    return out
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    slot: str
+    lines: int
+    inserted: int
+    duplicates: int
+    by_arm: Mapping[str, int]
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "slot": self.slot,
+            "lines": self.lines,
+            "inserted": self.inserted,
+            "duplicates": self.duplicates,
+            "by_arm": dict(self.by_arm),
+            "seconds": round(self.seconds, 3),
+            "records_per_second": round(self.lines / self.seconds) if self.seconds > 0 else None,
+        }
+
+
+@dataclass
+class _Counts:
+    lines: int = 0
+    inserted: int = 0
+    by_arm: dict[str, int] | None = None
+
+
+class _Timeline:
+    """Which rollout (and stage) a record of a slot at a given time belongs to."""
+
+    def __init__(self, tx: Tx, slot_id: int) -> None:
+        self.spans: list[
+            tuple[datetime, datetime | None, str, int, int, list[datetime], list[tuple[str, float]]]
+        ] = []
+        for record in tx.rollouts.rollouts_of(slot_id):
+            steps = tx.rollouts.transitions(record.id)
+            self.spans.append((
+                record.started_at, record.ended_at, record.id, record.baseline_id, record.candidate_id,
+                [t.at for t in steps], [(t.stage, t.traffic) for t in steps],
+            ))  # fmt: skip
+        self.starts = [s[0] for s in self.spans]
+
+    def at(self, when: datetime) -> tuple[str, int, int, str, float] | None:
+        i = bisect_right(self.starts, when) - 1
+        if i < 0:
+            return None
+        _, end, rollout_id, baseline, candidate, times, stages = self.spans[i]
+        if end is not None and when >= end:
+            return None
+        stage, traffic = stages[max(bisect_right(times, when) - 1, 0)]
+        return rollout_id, baseline, candidate, stage, traffic
+
+
+def ingest_lines(registry: Registry, slot: str, lines: Iterable[str]) -> _Counts:
+    total = _Counts(by_arm={})
+    batch: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            raise InvalidInput(
+                f"line {number} is not JSON: {exc}; nothing after line {total.lines} was loaded"
+            ) from None
+        if not isinstance(item, dict):
+            raise InvalidInput(f"line {number} must be a JSON object (see docs/rollouts.md)")
+        item["_line"] = number
+        batch.append(item)
+        if len(batch) >= INGEST_BATCH:
+            _add(total, ingest_items(registry, slot, batch, authorize_as=registry.actor))
+            batch = []
+    if batch:
+        _add(total, ingest_items(registry, slot, batch, authorize_as=registry.actor))
+    return total
+
+
+def _add(total: _Counts, part: _Counts) -> None:
+    total.lines += part.lines
+    total.inserted += part.inserted
+    assert total.by_arm is not None and part.by_arm is not None
+    for arm, n in part.by_arm.items():
+        total.by_arm[arm] = total.by_arm.get(arm, 0) + n
+
+
+def ingest_items(
+    registry: Registry, slot: str, items: list[dict[str, Any]], *, authorize_as: str | None
+) -> _Counts:
+    """Validate and store one batch in one transaction (all or nothing)."""
+    with registry.store.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+        tx = Tx(conn, registry.clock, writable=True)
+        if authorize_as is not None:
+            authorize(tx, authorize_as, Action.ROUTE)
+        slot_record = require_slot(tx, slot)
+        releases: dict[str, Any] = {}
+        timeline = _Timeline(tx, slot_record.id)
+        rows: list[TxnRow] = []
+        by_arm: dict[str, int] = {}
+        for item in items:
+            row = _row(tx, slot, slot_record.id, item, releases, timeline)
+            rows.append(row)
+            by_arm[row.arm] = by_arm.get(row.arm, 0) + 1
+        inserted = tx.transactions.insert_many(rows)
+    return _Counts(len(rows), inserted, by_arm)
+
+
+_KNOWN = frozenset({
+    "id", "time", "release", "arm", "key", "metrics", "inputs", "latency_ms", "error", "stage", "rollout",
+    "table_version", "stale", "parent_id", "slot", "_line",
+})  # fmt: skip
+
+
+def _row(
+    tx: Tx, slot: str, slot_id: int, item: dict[str, Any], releases: dict[str, Any], timeline: _Timeline
+) -> TxnRow:
+    where = f"line {item.get('_line', '?')}"
+    unknown = sorted(set(item) - _KNOWN)
+    if unknown:
+        raise InvalidInput(
+            f"{where}: unknown field(s) {', '.join(unknown)}; see docs/rollouts.md for the schema"
+        )
+    if "time" not in item or "release" not in item:
+        raise InvalidInput(f"{where}: `time` (ISO 8601) and `release` (a digest prefix) are required")
+    try:
+        when = _time(item["time"])
+    except (InvalidInput, TypeError, ValueError):
+        raise InvalidInput(f"{where}: time {item['time']!r} is not ISO 8601 (2026-03-01T14:30:00Z)") from None
+    ref = str(item["release"])
+    release = releases.get(ref)
+    if release is None:
+        release = releases[ref] = resolve_release(tx, ref, slot=slot)
+    try:
+        metrics = check_metrics(item.get("metrics") or {})
+    except InvalidInput as exc:
+        raise InvalidInput(f"{where}: {exc.message}") from None
+    inputs = item.get("inputs")
+    if inputs is not None and not isinstance(inputs, dict):
+        raise InvalidInput(f"{where}: inputs must be an object of feature → value")
+    found = timeline.at(when)
+    rollout = _optional(item, "rollout", _uuid_text)
+    stage = item.get("stage")
+    arm = item.get("arm")
+    if found is not None and release.id in (found[1], found[2]):
+        rollout = rollout or found[0]
+        stage = stage or found[3]
+        if arm is None:
+            arm = (
+                Arm.BASELINE.value
+                if release.id == found[1]
+                else (Arm.SHADOW.value if found[4] == 0 else Arm.CANDIDATE.value)
+            )
+    arm = arm or Arm.BASELINE.value
+    if arm not in _ARMS:
+        raise InvalidInput(f"{where}: arm {arm!r} is not one of baseline, candidate, shadow")
+    txn_id = item.get("id")
+    if txn_id is None:
+        txn_id = uuid7(when)
+    else:
+        try:
+            txn_id = str(uuid.UUID(str(txn_id)))
+        except ValueError:
+            raise InvalidInput(f"{where}: id {txn_id!r} is not a UUID") from None
+    return TxnRow(
+        txn_id,
+        when,
+        slot_id,
+        release.id,
+        arm,
+        rollout,
+        stage,
+        _optional(item, "table_version", int),
+        bool(item.get("stale", False)),
+        _optional(item, "latency_ms", float),
+        None if item.get("error") is None else str(item["error"])[:MAX_ERROR],
+        None if item.get("key") is None else str(item["key"])[:200],
+        metrics_json(metrics),
+        None if inputs is None else json.dumps(inputs, default=str),
+        _optional(item, "parent_id", _uuid_text),
+    )
+
+
+def _uuid_text(value: Any) -> str:
+    return str(uuid.UUID(str(value)))
+
+
+def _optional(item: Mapping[str, Any], key: str, kind: Callable[[Any], Any]) -> Any:
+    value = item.get(key)
+    if value is None:
+        return None
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        expected = "a UUID" if kind is _uuid_text else f"a valid {getattr(kind, '__name__', 'value')}"
+        raise InvalidInput(f"line {item.get('_line', '?')}: {key} {value!r} is not {expected}") from None
+
+
+def _time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = str(value)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return parse_time(text)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

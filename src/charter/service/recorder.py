@@ -1,0 +1,416 @@
+"""Transaction records: `with reg.transaction(SLOT, key=...) as txn:` routes and records.
+
+    with reg.transaction("support-agent", key=user_id) as txn:
+        prompt = txn.release.prompt("summarize-ticket")       # the version this request gets
+        answer = call_model(txn.release.model, prompt.render(ticket=text), **txn.release.params())
+        txn.record(quality=score(answer), format_ok=is_json(answer), cost=price, inputs={"len": len(text)})
+        if txn.shadow is not None:                             # shadow stage: run the candidate too
+            shadow_answer = ...                                # log it, never serve it
+            txn.record_shadow(quality=..., format_ok=..., cost=...)
+
+On exit the record (id, time, slot, release, arm, stage, routing-table version, stale flag,
+latency, error, key, metrics, sampled inputs) is appended to an in-memory queue: the request path
+pays for a tuple and a deque append. A background thread writes the queue in batches.
+
+Flush policy (what a crash can lose):
+
+- the writer thread wakes every `flush_interval` seconds (default 1 s), or as soon as
+  `batch_size` records (default 10,000) are pending, and writes everything pending in one
+  database transaction;
+- `reg.flush()` writes everything pending now; `reg.close()` flushes and stops the thread; an
+  interpreter that exits normally flushes too (atexit);
+- so a process killed without warning (SIGKILL, power loss, OOM) loses at most the records of
+  the last `flush_interval` seconds (at most `batch_size` plus what arrived during one write);
+  nothing that reached the database or the spool file is lost;
+- when the store cannot be reached, a batch is appended to a local spool file
+  (`CHARTER_HOME/spool/*.jsonl`, flushed and fsynced) and replayed, in order, the next time a
+  write succeeds (by any process using the same home); records keep their ids, and ids already
+  stored are skipped, so a replay never duplicates a record.
+
+`reg.ingest(SLOT, FILE.jsonl)` bulk-loads records written elsewhere (`charter.service.ingest`;
+the schema is in docs/rollouts.md).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+import weakref
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from time import time_ns
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from charter.clock import SystemClock
+from charter.domain.routing import Arm
+from charter.errors import InvalidInput
+from charter.service.ingest import MAX_ERROR, IngestReport, check_metrics, ingest_items, ingest_lines
+from charter.storage.engine import WRITE
+from charter.storage.store import Tx
+from charter.storage.transactions import TransactionRepo, TxnRow, metrics_json, uuid7
+
+if TYPE_CHECKING:
+    from charter.service.registry import Registry
+    from charter.service.router import RouteDecision
+
+log = logging.getLogger("charter.recorder")
+
+DEFAULT_FLUSH_INTERVAL_S = 1.0
+DEFAULT_BATCH_SIZE = 10_000
+STALE_CLAIM_S = 600.0
+_ARM_TEXT = {a: a.value for a in Arm}
+
+# A queued record, kept as cheap to make as possible: (id, time, the decision, whether it is the
+# shadow run, latency, error, key, metrics, inputs, the served transaction's id for a shadow run).
+_Raw = tuple[
+    str, "datetime | int", "RouteDecision", bool, float | None, str | None, str | None, dict[str, float],
+    dict[str, Any] | None, str | None,
+]  # fmt: skip
+# The same, flattened: as `TxnRow` but naming the slot and the release instead of their ids.
+_Flat = tuple[
+    str, datetime, str, str, str, str | None, str | None, int | None, bool, float | None, str | None,
+    str | None, dict[str, float], dict[str, Any] | None, str | None,
+]  # fmt: skip
+
+
+def _flat(raw: _Raw) -> _Flat:
+    d, shadow = raw[2], raw[3]
+    release = d.shadow if shadow and d.shadow is not None else d.release
+    arm = Arm.SHADOW.value if shadow else d.arm.value
+    return (
+        raw[0], _as_time(raw[1]), d.slot, release.digest, arm, d.rollout, d.stage, d.table_version, d.stale,
+        raw[4], raw[5], raw[6], raw[7], raw[8], raw[9],
+    )  # fmt: skip
+
+
+class Txn:
+    """One routed request being served. `decision` is the router's; `release` serves the request;
+    `shadow` is the candidate to run beside it during a shadow stage (else None)."""
+
+    __slots__ = (
+        "_at", "_recorder", "_sampled", "_started", "decision", "error", "id", "inputs", "key", "metrics",
+        "shadow_metrics",
+    )  # fmt: skip
+
+    def __init__(self, recorder: Recorder, decision: RouteDecision, key: str | None, sampled: bool) -> None:
+        self._recorder = recorder
+        self.decision = decision
+        self.key = key
+        # the wall clock as nanoseconds (turned into a datetime off the request path), else the clock's time
+        self._at: datetime | int
+        if recorder.wall_clock:
+            self._at = ns = time_ns()
+            self.id = uuid7(ms=ns // 1_000_000)
+        else:
+            self._at = when = recorder.now()
+            self.id = uuid7(when)
+        self.metrics: dict[str, float] = {}
+        self.shadow_metrics: dict[str, float] | None = None
+        self.inputs: dict[str, Any] | None = None
+        self.error: str | None = None
+        self._sampled = sampled
+        self._started = time.perf_counter()
+
+    @property
+    def time(self) -> datetime:
+        """When the request started (UTC)."""
+        return _as_time(self._at)
+
+    @property
+    def release(self) -> Any:
+        return self.decision.release
+
+    @property
+    def shadow(self) -> Any:
+        return self.decision.shadow
+
+    def record(self, inputs: Mapping[str, Any] | None = None, **metrics: Any) -> None:
+        """Add metrics (and the request's input features, kept when this request is sampled)."""
+        self.metrics.update(check_metrics(metrics))
+        if inputs is not None and self._sampled:
+            self.inputs = dict(inputs)
+
+    def record_shadow(self, **metrics: Any) -> None:
+        """Metrics of the shadow run: recorded with arm `shadow`, never as the served output."""
+        if self.decision.shadow is None:
+            raise InvalidInput(
+                "this transaction has no shadow release (txn.shadow is None): only a shadow stage runs one"
+            )
+        if self.shadow_metrics is None:
+            self.shadow_metrics = {}
+        self.shadow_metrics.update(check_metrics(metrics))
+
+    def __enter__(self) -> Txn:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        latency = (time.perf_counter() - self._started) * 1000.0
+        if kind is not None:
+            self.error = f"{kind.__name__}: {exc}"[:MAX_ERROR]
+        self._recorder.submit(self, latency)
+
+
+@dataclass(frozen=True)
+class FlushReport:
+    written: int
+    spooled: int
+    replayed: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"written": self.written, "spooled": self.spooled, "replayed": self.replayed}
+
+
+class Recorder:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL_S,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        spool: Path | None = None,
+    ) -> None:
+        self.registry = registry
+        self.flush_interval, self.batch_size = flush_interval, batch_size
+        self.spool = spool or registry.settings.home / "spool"
+        self.now = registry.clock.now
+        self.wall_clock = isinstance(registry.clock, SystemClock)
+        self._pending: deque[_Raw] = deque()
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._write_lock = threading.Lock()
+        self._ids: dict[tuple[str, str], tuple[int, int]] = {}  # (slot, release digest) → ids
+        driver: type[BaseException] = registry.store.engine.dialect.loaded_dbapi.Error
+        self._unreachable: tuple[type[BaseException], ...] = (
+            sa.exc.DBAPIError,
+            sa.exc.TimeoutError,
+            OSError,
+            driver,
+        )
+
+    # --- the request path -----------------------------------------------------------------------
+
+    def transaction(self, slot: str, key: str | None = None) -> Txn:
+        router = self.registry.router
+        decision = router.route(slot, key)  # first: it may refresh the table and the sample rate
+        rate = router.input_sample_rate(slot)
+        return Txn(self, decision, key, rate >= 1.0 or (rate > 0 and random.random() < rate))
+
+    def submit(self, txn: Txn, latency_ms: float) -> None:
+        d, when = txn.decision, txn._at
+        self._pending.append(
+            (txn.id, when, d, False, latency_ms, txn.error, txn.key, txn.metrics, txn.inputs, None)
+        )
+        if txn.shadow_metrics is not None:
+            shadow_id = uuid7(_as_time(when))
+            self._pending.append(
+                (shadow_id, when, d, True, None, None, txn.key, txn.shadow_metrics, None, txn.id)
+            )
+        if self._thread is None:
+            self._start()
+        elif len(self._pending) >= self.batch_size:
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    # --- the writer -----------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._write_lock:
+            if self._thread is not None:
+                return
+            self._stop = False
+            self._thread = threading.Thread(target=self._run, name="charter-recorder", daemon=True)
+            self._thread.start()
+            atexit.register(_close_at_exit, weakref.ref(self))
+
+    def _run(self) -> None:
+        while not self._stop:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # the writer must survive anything; the records are spooled
+                log.exception("charter recorder: writing transaction records failed")
+
+    def flush(self) -> FlushReport:
+        """Write everything pending (and replay the spool); what cannot be written is spooled."""
+        with self._write_lock:
+            batch: list[_Raw] = []
+            while self._pending:
+                batch.append(self._pending.popleft())
+            written = replayed = 0
+            if batch:
+                try:
+                    written = self._write(batch)
+                except self._unreachable as exc:
+                    log.warning("charter recorder: the store is unreachable (%s); spooling %d records",
+                                str(exc).splitlines()[0][:200], len(batch))  # fmt: skip
+                    self._spool(batch)
+                    return FlushReport(0, len(batch), 0)
+                except Exception:
+                    self._spool(batch)  # never lose records, whatever went wrong; then say so
+                    raise
+            with contextlib.suppress(*self._unreachable):
+                replayed = self._replay()
+            return FlushReport(written, 0, replayed)
+
+    def close(self) -> None:
+        """Flush and stop the writer thread."""
+        self._stop = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30)
+        self._thread = None
+        self.flush()
+
+    def _write(self, batch: list[_Raw]) -> int:
+        with self.registry.store.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+            rows = [self._row(conn, raw) for raw in batch]
+            return TransactionRepo(conn).insert_many(rows, fresh_ids=True)
+
+    def _row(self, conn: Any, raw: _Raw) -> TxnRow:
+        d = raw[2]
+        if raw[3] and d.shadow is not None:
+            release, arm = d.shadow.release, Arm.SHADOW.value
+        else:
+            release, arm = d.release.release, _ARM_TEXT[d.arm]
+        ids = self._ids.get((d.slot, release.digest))
+        if ids is None:
+            ids = self._lookup(conn, d.slot, release.digest)
+        inputs = None if raw[8] is None else json.dumps(raw[8], default=str)
+        return (
+            raw[0], _as_time(raw[1]), ids[0], ids[1], arm, d.rollout, d.stage, d.table_version, d.stale,
+            raw[4], raw[5], raw[6], metrics_json(raw[7]), inputs, raw[9],
+        )  # type: ignore[return-value]  # fmt: skip  # a plain tuple in TxnRow's order: cheaper to make
+
+    def _lookup(self, conn: Any, slot: str, digest: str) -> tuple[int, int]:
+        tx = Tx(conn, self.registry.clock, writable=True)
+        record = tx.slots.release_by_digest(digest)
+        if record is None:
+            raise InvalidInput(f"release {digest[:12]} is not in this store")
+        ids = self._ids[(slot, digest)] = (record.slot_id, record.id)
+        return ids
+
+    # --- the spool ------------------------------------------------------------------------------
+
+    def _spool(self, batch: list[_Raw]) -> None:
+        self.spool.mkdir(parents=True, exist_ok=True)
+        path = self.spool / f"txn-{os.getpid()}-{threading.get_ident()}.jsonl"
+        with path.open("a", encoding="utf-8") as out:
+            for raw in batch:
+                out.write(json.dumps(_spool_line(raw), default=str) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+    def _replay(self) -> int:
+        """Write spooled records (every spool file in the folder, oldest first), then delete them.
+        A file is claimed by renaming it, so two processes never replay the same one; a claim older
+        than `STALE_CLAIM_S` (its process died) is taken over. A file that cannot be stored for
+        another reason than an outage is set aside as `rejected-*.jsonl` (and logged)."""
+        if not self.spool.is_dir():
+            return 0
+        now = time.time()
+        files = list(self.spool.glob("txn-*.jsonl")) + [
+            p for p in self.spool.glob("replaying-*.jsonl") if now - p.stat().st_mtime > STALE_CLAIM_S
+        ]
+        replayed = 0
+        for path in sorted(files, key=lambda p: p.stat().st_mtime):
+            claimed = path.with_name(f"replaying-{uuid.uuid4().hex[:8]}-{path.name.split('-', 2)[-1]}")
+            try:
+                path.rename(claimed)
+                os.utime(claimed)  # the claim's time
+            except OSError:
+                continue  # another process claimed it
+            try:
+                replayed += self._replay_file(claimed)
+            except self._unreachable:
+                claimed.rename(path)  # still down: keep it for the next attempt
+                raise
+            except Exception:
+                log.exception("charter recorder: spooled records in %s cannot be stored; set aside", claimed)
+                claimed.rename(claimed.with_name("rejected-" + claimed.name))
+                continue
+            claimed.unlink()
+        return replayed
+
+    def _replay_file(self, path: Path) -> int:
+        by_slot: dict[str, list[dict[str, Any]]] = {}
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                if line.strip():
+                    item = json.loads(line)
+                    by_slot.setdefault(item["slot"], []).append(item)
+        return sum(
+            ingest_items(self.registry, slot, items, authorize_as=None).inserted
+            for slot, items in by_slot.items()
+        )
+
+    # --- bulk ingest ----------------------------------------------------------------------------
+
+    def ingest(self, slot: str, source: str | Path | Iterable[str]) -> IngestReport:
+        """Load records from a JSONL file (or lines); see docs/rollouts.md for the schema."""
+        started = time.perf_counter()
+        if isinstance(source, str | Path):
+            path = Path(source)
+            try:
+                handle = path.open(encoding="utf-8")
+            except OSError as exc:
+                raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from None
+            with handle:
+                report = ingest_lines(self.registry, slot, handle)
+        else:
+            report = ingest_lines(self.registry, slot, source)
+        return IngestReport(
+            slot,
+            report.lines,
+            report.inserted,
+            report.lines - report.inserted,
+            report.by_arm or {},
+            time.perf_counter() - started,
+        )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _as_time(at: datetime | int) -> datetime:
+    """A record's time: a datetime, or wall-clock nanoseconds since the epoch."""
+    return at if isinstance(at, datetime) else _EPOCH + timedelta(microseconds=at // 1000)
+
+
+def _close_at_exit(ref: weakref.ref[Recorder]) -> None:
+    recorder = ref()
+    if recorder is not None:
+        recorder.close()
+
+
+def _spool_line(raw: _Raw) -> dict[str, Any]:
+    flat = _flat(raw)
+    return _spool_fields(flat)
+
+
+def _spool_fields(raw: _Flat) -> dict[str, Any]:
+    return {
+        "id": raw[0], "time": raw[1].isoformat(), "slot": raw[2], "release": raw[3], "arm": raw[4],
+        "rollout": raw[5], "stage": raw[6], "table_version": raw[7], "stale": raw[8], "latency_ms": raw[9],
+        "error": raw[10], "key": raw[11], "metrics": raw[12], "inputs": raw[13], "parent_id": raw[14],
+    }  # fmt: skip

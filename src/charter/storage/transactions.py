@@ -1,0 +1,327 @@
+"""Transaction records: bulk writes, the gate's aggregates, lookups by id, sampled inputs.
+
+Transaction records are data, not audit events: they are written in large batches by the
+recorder's background thread (or by `charter txn ingest`), never one by one, and never through the
+ORM-ish layers. Writes go straight to the driver — `executemany` of one precompiled INSERT on
+SQLite, `COPY … FROM STDIN` on PostgreSQL — and a batch whose ids may already be stored (a replayed
+spool, a re-ingested file) skips the duplicates instead of failing.
+
+The gate never loads records: `daily_moments` returns, per arm, metric and UTC day,
+`COUNT(x), SUM(x), SUM(x·x)` computed by the database over the rollout's window, which
+`charter.stats.Moments.from_sums` turns into moments.
+
+Ids are UUIDv7 (`uuid7`): 48 bits of Unix milliseconds, then a per-process counter and random bits,
+so ids sort by time (within a millisecond, by creation in one process) and the primary-key
+index is appended to rather than scattered.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from charter.stats.moments import Moments
+from charter.storage.schema import UTCDateTime, transactions
+
+COLUMNS = (
+    "id",
+    "time",
+    "slot_id",
+    "release_id",
+    "arm",
+    "rollout_id",
+    "stage",
+    "table_version",
+    "stale",
+    "latency_ms",
+    "error",
+    "key",
+    "metrics",
+    "inputs",
+    "parent_id",
+)
+
+
+class TxnRow(NamedTuple):
+    """One record as stored. `metrics` and `inputs` are JSON text; `time` is aware UTC."""
+
+    id: str
+    time: datetime
+    slot_id: int
+    release_id: int
+    arm: str
+    rollout_id: str | None
+    stage: str | None
+    table_version: int | None
+    stale: bool
+    latency_ms: float | None
+    error: str | None
+    key: str | None
+    metrics: str
+    inputs: str | None
+    parent_id: str | None
+
+
+@dataclass(frozen=True)
+class StoredTxn:
+    """A record read back, with the slot and release named."""
+
+    id: str
+    time: datetime
+    slot_id: int
+    release_id: int
+    arm: str
+    rollout_id: str | None
+    stage: str | None
+    table_version: int | None
+    stale: bool
+    latency_ms: float | None
+    error: str | None
+    key: str | None
+    metrics: dict[str, Any]
+    inputs: dict[str, Any] | None
+    parent_id: str | None
+
+
+# --- UUIDv7 ---------------------------------------------------------------------------------------
+
+# (last millisecond, counter within it, its formatted prefix), replaced as a whole: threads racing in
+# the same millisecond may draw the same counter, which costs ordering, never uniqueness.
+_uuid_state: list[tuple[int, int, str]] = [(-1, 0, "")]
+_random_bits = random.getrandbits  # the module's generator: seeded from the OS, re-seeded after fork
+
+
+def uuid7(when: datetime | None = None, *, ms: int | None = None) -> str:
+    """A UUIDv7 (RFC 9562) for `when` (or Unix milliseconds `ms`; default: now): 48-bit Unix
+    milliseconds, version 7, a 12-bit counter that keeps ids made in the same millisecond by this
+    process increasing, the variant, then 62 random bits (which alone make ids unique). It is on
+    the request path, so it does the least it can."""
+    if ms is None:
+        ms = int(when.timestamp() * 1000) if when is not None else time.time_ns() // 1_000_000
+    last, counter, prefix = _uuid_state[0]
+    if ms == last and counter < 0xFFF:
+        counter += 1
+    else:
+        counter, prefix = 0, f"{ms >> 16 & 0xFFFF_FFFF:08x}-{ms & 0xFFFF:04x}-7"
+    _uuid_state[0] = (ms, counter, prefix)
+    tail = 0x8000_0000_0000_0000 | _random_bits(62)
+    return f"{prefix}{counter:03x}-{tail >> 48:04x}-{tail & 0xFFFF_FFFF_FFFF:012x}"
+
+
+def uuid7_time(text: str) -> datetime:
+    """The millisecond a UUIDv7 was made for."""
+    ms = int(text.replace("-", "")[:12], 16)
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+# --- the repository --------------------------------------------------------------------------------
+
+_INSERT_SQLITE = (
+    f"INSERT OR IGNORE INTO transactions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+)
+_COPY_PG = f"COPY transactions ({', '.join(COLUMNS)}) FROM STDIN"
+_COPY_STAGE_PG = f"COPY charter_txn_stage ({', '.join(COLUMNS)}) FROM STDIN"
+_STAGE_PG = (
+    "CREATE TEMP TABLE IF NOT EXISTS charter_txn_stage "
+    "(LIKE transactions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_MERGE_PG = (
+    f"INSERT INTO transactions ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM charter_txn_stage "
+    "ON CONFLICT (id) DO NOTHING"
+)
+_TIME = UTCDateTime()
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _text(value: str | None) -> str:
+    """A text value in PostgreSQL's COPY text format."""
+    return "\\N" if value is None else value.translate(_COPY_ESCAPES)
+
+
+def _number(value: float | None) -> str:
+    return "\\N" if value is None else repr(value)
+
+
+def _safe(value: str | None) -> str:
+    """A value that cannot hold a tab, newline or backslash (ids, slugs)."""
+    return "\\N" if value is None else value
+
+
+def _copy_text(rows: Sequence[TxnRow]) -> str:
+    """Rows in COPY's text format: built here in one pass, much faster than a row-by-row adapter.
+    Metrics are JSON from an ASCII encoder (no raw control characters): only backslashes need
+    doubling there."""
+    return "".join(
+        f"{r[0]}\t{r[1].isoformat()}\t{r[2]}\t{r[3]}\t{r[4]}\t{_safe(r[5])}\t{_text(r[6])}\t"
+        f"{_number(r[7])}\t{'t' if r[8] else 'f'}\t{_number(r[9])}\t{_text(r[10])}\t{_text(r[11])}\t"
+        f"{r[12].replace(chr(92), chr(92) * 2)}\t{_text(r[13])}\t{_safe(r[14])}\n"
+        for r in rows
+    )
+
+
+def _sqlite_time(when: datetime) -> str:
+    """How SQLAlchemy stores a UTC timestamp in SQLite (so ranges compare as text correctly)."""
+    if when.tzinfo is not UTC:
+        when = when.astimezone(UTC)
+    return when.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+class TransactionRepo:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def insert_many(self, rows: Sequence[TxnRow], *, fresh_ids: bool = False) -> int:
+        """Store `rows` in this transaction; returns how many were new (duplicate ids are skipped).
+        `fresh_ids`: every id was just generated, so PostgreSQL may COPY straight into the table."""
+        if not rows:
+            return 0
+        dbapi: Any = self.conn.connection.dbapi_connection
+        assert dbapi is not None
+        if self.conn.dialect.name == "sqlite":
+            cursor = dbapi.cursor()
+            try:
+                before = dbapi.total_changes
+                cursor.executemany(_INSERT_SQLITE, [(r[0], _sqlite_time(r[1]), *r[2:]) for r in rows])
+                return int(dbapi.total_changes - before)
+            finally:
+                cursor.close()
+        cursor = dbapi.cursor()
+        try:
+            text = _copy_text(rows)
+            if fresh_ids:
+                with cursor.copy(_COPY_PG) as copy:
+                    copy.write(text)
+                return len(rows)
+            cursor.execute(_STAGE_PG)
+            with cursor.copy(_COPY_STAGE_PG) as copy:
+                copy.write(text)
+            cursor.execute(_MERGE_PG)
+            inserted = int(cursor.rowcount)
+            cursor.execute("DELETE FROM charter_txn_stage")
+            return inserted
+        finally:
+            cursor.close()
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def get(self, txn_id: str) -> StoredTxn | None:
+        row = self.conn.execute(sa.select(transactions).where(transactions.c.id == txn_id)).one_or_none()
+        if row is None:
+            return None
+        return StoredTxn(
+            row.id,
+            row.time,
+            row.slot_id,
+            row.release_id,
+            row.arm,
+            row.rollout_id,
+            row.stage,
+            row.table_version,
+            bool(row.stale),
+            row.latency_ms,
+            row.error,
+            row.key,
+            json.loads(row.metrics),
+            None if row.inputs is None else json.loads(row.inputs),
+            row.parent_id,
+        )
+
+    def count(self, *, slot_id: int | None = None, rollout_id: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(transactions)
+        if slot_id is not None:
+            query = query.where(transactions.c.slot_id == slot_id)
+        if rollout_id is not None:
+            query = query.where(transactions.c.rollout_id == rollout_id)
+        return int(self.conn.execute(query).scalar_one())
+
+    def daily_moments(
+        self,
+        *,
+        rollout_id: str,
+        arms: Iterable[str],
+        start: datetime,
+        end: datetime,
+        metrics: Sequence[str],
+    ) -> dict[str, dict[str, dict[str, Moments]]]:
+        """arm → metric → UTC day → Moments of the rollout's records with `start ≤ time ≤ end`,
+        computed by the database (COUNT, SUM, SUM of squares per arm, metric and day)."""
+        arms = list(arms)
+        out: dict[str, dict[str, dict[str, Moments]]] = {arm: defaultdict(dict) for arm in arms}
+        if not metrics or not arms:
+            return out
+        sqlite = self.conn.dialect.name == "sqlite"
+        params: dict[str, Any] = {
+            "rollout": rollout_id,
+            "start": _sqlite_time(start) if sqlite else start,
+            "end": _sqlite_time(end) if sqlite else end,
+        }
+        params.update({f"arm{i}": arm for i, arm in enumerate(arms)})
+        where = (
+            "WHERE rollout_id = :rollout AND arm IN ("
+            + ", ".join(f":arm{i}" for i in range(len(arms)))
+            + ") AND time >= :start AND time <= :end"
+        )
+        if sqlite:
+            params.update({f"path{i}": '$."' + m.replace('"', '""') + '"' for i, m in enumerate(metrics)})
+            values = ", ".join(f"json_extract(metrics, :path{i}) AS m{i}" for i in range(len(metrics)))
+            inner = f"SELECT arm, substr(time, 1, 10) AS day, {values} FROM transactions {where}"
+        else:
+            params.update({f"path{i}": m for i, m in enumerate(metrics)})
+            values = ", ".join(
+                f"CAST(j ->> :path{i} AS double precision) AS m{i}" for i in range(len(metrics))
+            )
+            inner = (
+                f"SELECT arm, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, {values} FROM "
+                f"(SELECT arm, time, CAST(metrics AS json) AS j FROM transactions {where}) AS t"
+            )
+        aggregates = ", ".join(f"COUNT(m{i}), SUM(m{i}), SUM(m{i} * m{i})" for i in range(len(metrics)))
+        sql = f"SELECT arm, day, {aggregates} FROM ({inner}) AS v GROUP BY arm, day"
+        for row in self.conn.execute(sa.text(sql), params):
+            arm, label = row[0], row[1]
+            for i, metric in enumerate(metrics):
+                count, total, squares = row[2 + 3 * i : 5 + 3 * i]
+                if count:
+                    out[arm][metric][label] = Moments.from_sums(int(count), total, squares)
+        return {arm: dict(by_metric) for arm, by_metric in out.items()}
+
+    def inputs(
+        self,
+        slot_id: int,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100_000,
+    ) -> list[dict[str, Any]]:
+        """The sampled input features of a slot's served records, newest first (for drift)."""
+        query = sa.select(transactions.c.inputs).where(
+            transactions.c.slot_id == slot_id,
+            transactions.c.inputs.is_not(None),
+            transactions.c.arm != "shadow",
+        )
+        if since is not None:
+            query = query.where(transactions.c.time >= since)
+        if until is not None:
+            query = query.where(transactions.c.time <= until)
+        query = query.order_by(transactions.c.time.desc()).limit(limit)
+        return [json.loads(text) for text in self.conn.execute(query).scalars()]
+
+
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # made once: dumps() would
+# build an encoder per call
+
+
+def metrics_json(metrics: Mapping[str, float]) -> str:
+    return _encode(metrics)
