@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,10 +16,19 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from charter.domain.ledger import AuditEvent
+    from charter.service.audit import AuditService
+    from charter.service.datasets import DatasetService
     from charter.service.ingest import IngestReport
-    from charter.service.provenance import SlotState, StateDiff, Trace
+    from charter.service.models import ModelService
+    from charter.service.policies import PolicyService
+    from charter.service.prompts import PromptService
+    from charter.service.provenance import ProvenanceService, SlotState, StateDiff, Trace
     from charter.service.recorder import FlushReport, Recorder, Txn
+    from charter.service.releases import ReleaseService
+    from charter.service.rollouts import RolloutService
     from charter.service.router import RouteDecision, Router
+    from charter.service.slots import SlotService
+    from charter.service.users import UserService
 
 
 @dataclass
@@ -39,33 +49,68 @@ class Registry:
     _router: Router | None = field(default=None, init=False, repr=False)
     _recorder: Recorder | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        from charter.service.audit import AuditService
-        from charter.service.datasets import DatasetService
-        from charter.service.models import ModelService
-        from charter.service.policies import PolicyService
-        from charter.service.prompts import PromptService
+    # The use cases, each imported on first use: a command that only reads users does not pay for
+    # importing the dataset engine, Jinja2 or the statistics.
+
+    @cached_property
+    def users(self) -> UserService:
         from charter.service.users import UserService
 
-        self.users = UserService(self)
-        self.audit = AuditService(self)
-        self.policies = PolicyService(self)
-        self.datasets = DatasetService(self)
-        self.models = ModelService(self)
-        self.prompts = PromptService(self)
-        self._register_tracks()
+        return UserService(self)
 
-    def _register_tracks(self) -> None:
-        """Deployment tracks: `reg.slots`, `reg.releases`, `reg.rollouts`, and the provenance queries."""
-        from charter.service.provenance import ProvenanceService
-        from charter.service.releases import ReleaseService
-        from charter.service.rollouts import RolloutService
+    @cached_property
+    def audit(self) -> AuditService:
+        from charter.service.audit import AuditService
+
+        return AuditService(self)
+
+    @cached_property
+    def policies(self) -> PolicyService:
+        from charter.service.policies import PolicyService
+
+        return PolicyService(self)
+
+    @cached_property
+    def datasets(self) -> DatasetService:
+        from charter.service.datasets import DatasetService
+
+        return DatasetService(self)
+
+    @cached_property
+    def models(self) -> ModelService:
+        from charter.service.models import ModelService
+
+        return ModelService(self)
+
+    @cached_property
+    def prompts(self) -> PromptService:
+        from charter.service.prompts import PromptService
+
+        return PromptService(self)
+
+    @cached_property
+    def slots(self) -> SlotService:
         from charter.service.slots import SlotService
 
-        self.slots = SlotService(self)
-        self.releases = ReleaseService(self)
-        self.rollouts = RolloutService(self)
-        self.provenance = ProvenanceService(self)
+        return SlotService(self)
+
+    @cached_property
+    def releases(self) -> ReleaseService:
+        from charter.service.releases import ReleaseService
+
+        return ReleaseService(self)
+
+    @cached_property
+    def rollouts(self) -> RolloutService:
+        from charter.service.rollouts import RolloutService
+
+        return RolloutService(self)
+
+    @cached_property
+    def provenance(self) -> ProvenanceService:
+        from charter.service.provenance import ProvenanceService
+
+        return ProvenanceService(self)
 
     # --- routing and transaction records (see charter.service.router and .recorder) ------------
 
