@@ -234,7 +234,9 @@ def test_tick_rolls_back_a_failed_stage_and_expires_an_inconclusive_one(w: World
     w.olga.rollouts.advance("agent")
     # arms are bucketed with the rollout's random salt, so the split varies between runs: a tighter
     # spread keeps the verdict certain whatever the split
-    traffic(w.sam, "agent", 6000, seed=5, candidate=normal_metrics(quality=0.80 * 0.97, quality_sd=0.02))  # 3 % worse
+    traffic(
+        w.sam, "agent", 6000, seed=5, candidate=normal_metrics(quality=0.80 * 0.97, quality_sd=0.02)
+    )  # 3 % worse
     w.clock.advance(timedelta(minutes=30))
     assert w.olga.rollouts.tick().items[0].action is None  # quality is judged after the minimum duration
     w.clock.advance(timedelta(hours=2))
