@@ -110,3 +110,15 @@ def test_tables_without_text_columns_are_refused_clearly(registry: Registry, tmp
         registry.datasets.add(name, tmp_path / f"{name}.parquet", role="train")
     with pytest.raises(InvalidInput, match="share no text column"):
         registry.datasets.near_overlap("x@1", "y@1")
+
+
+def test_a_shared_short_label_does_not_make_rows_near_duplicates(registry: Registry, tmp_path: Path) -> None:
+    """Rows are compared as a whole: distinct texts that share a category label are not duplicates."""
+    train = tmp_path / "train.csv"
+    train.write_text("ticket,label\nprinter jams,hardware\nvpn drops,network\nreset password,account\n")
+    holdout = tmp_path / "holdout.csv"
+    holdout.write_text("ticket,label\nlaptop will not boot,hardware\nwifi is slow,network\n")
+    registry.datasets.add("train", train, role="train")
+    registry.datasets.add("holdout", holdout, role="holdout")
+    near = registry.datasets.near_overlap("holdout@1", "train@1")
+    assert near.near_rows == 0

@@ -71,12 +71,12 @@ def near_between(
     from charter.data.minhash import near_pairs
 
     columns = _text_columns(a, b, column)
-    texts_a = _read_columns(blobs, a, columns)
-    texts_b = _read_columns(blobs, b, columns)
+    texts_a = _joined(_read_columns(blobs, a, columns), columns)
+    texts_b = _joined(_read_columns(blobs, b, columns), columns)
     flagged: set[int] = set()
     per_column: dict[str, dict[str, Any]] = {}
     sample: list[dict[str, Any]] = []
-    for name in columns:
+    for name in texts_a:
         found = near_pairs(texts_a[name], texts_b[name], threshold)
         rows = found.a_rows()
         flagged |= rows
@@ -95,6 +95,19 @@ def near_between(
             )
     n_rows = a.row_count or 0
     return NearOverlap(exact, threshold, tuple(columns), n_rows, len(flagged), per_column, tuple(sample))
+
+
+def _joined(texts: dict[str, Any], columns: list[str]) -> dict[str, Any]:
+    """One text per row: a row is a near-duplicate as a whole, so several text columns are compared
+    joined (in name order), never one by one — a short label shared by many rows would otherwise
+    make every row a "near-duplicate"."""
+    if len(columns) == 1:
+        return texts
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts = [pc.fill_null(texts[name], "") for name in columns]
+    return {" + ".join(columns): pc.binary_join_element_wise(*parts, pa.scalar(" ", pa.large_string()))}
 
 
 def _clip(text: Any, width: int = 160) -> str:
