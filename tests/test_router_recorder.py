@@ -207,3 +207,8 @@ def test_drift_compares_training_data_with_the_inputs_a_slot_recorded(w: World, 
     since = w.clock.now() + timedelta(days=1)
     with pytest.raises(InvalidInput, match="no recorded inputs"):
         w.admin.datasets.drift("train@1", f"slot:agent@{since.isoformat()}")
+    with pytest.raises(InvalidInput, match="no recorded inputs"):
+        w.admin.datasets.drift("train@1", "slot:agent", since=since)
+    with pytest.raises(InvalidInput, match="--since applies"):
+        w.admin.datasets.drift("train@1", str(train), since=since)
+    assert w.admin.datasets.drift("train@1", "slot:agent", since=w.clock.now() - timedelta(days=1)).verdict

@@ -326,13 +326,18 @@ def _profile_detail(c: dict[str, Any]) -> str:
 @dataset_app.command("drift")
 def drift(
     ref: str = typer.Argument(..., help="The training version, NAME@N (its stored profile is used)."),
-    against: str = typer.Option(..., "--against", help="Production inputs: a file or folder, or DS@M."),
+    against: str = typer.Option(
+        ..., "--against", help="Production inputs: a file or folder, DS@M, or slot:NAME (recorded inputs)."
+    ),
+    since: str = typer.Option(None, "--since", help="With slot:NAME, only inputs recorded since this time."),
     report: Path = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
     json_out: bool = JsonFlag,
 ) -> None:
     """Per-column drift of production inputs against a training version's profile (PSI, KS,
     chi-square, Jensen–Shannon); verdicts from the drift policy's PSI thresholds."""
-    r = registry().datasets.drift(ref, against, report=report)
+    from charter.domain.times import parse_time
+
+    r = registry().datasets.drift(ref, against, report=report, since=parse_time(since) if since else None)
 
     def human() -> None:
         table(

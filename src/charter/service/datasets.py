@@ -426,7 +426,14 @@ class DatasetService:
         with self.registry.store.read() as tx:
             return dict(current_policy(tx).section(section))
 
-    def drift(self, ref: str, against: str | Path, *, report: str | Path | None = None) -> Any:
+    def drift(
+        self,
+        ref: str,
+        against: str | Path,
+        *,
+        report: str | Path | None = None,
+        since: datetime | None = None,
+    ) -> Any:
         """Drift of production inputs against the stored profile of the training version `ref`.
 
         `against`: a tabular file or folder, or a dataset version `DS@N` (typically role
@@ -443,6 +450,12 @@ class DatasetService:
                 f"{record.ref} has no stored profile (not a table version); drift compares a table's profile "
                 "with production inputs"
             )
+        if since is not None:
+            if not str(against).startswith("slot:") or "@" in str(against):
+                raise InvalidInput(
+                    "--since applies to a slot's recorded inputs: use --against slot:NAME with --since"
+                )
+            against = f"{against}@{since.isoformat()}"
         source = drift_source(self.registry, against)
         schema, batches = source.read()
         policy = self._policy_section("drift")
