@@ -306,31 +306,16 @@ class ModelService:
                 raise InvalidInput(
                     f"{version.ref} already holds {version.name}@{PRODUCTION}; nothing to promote"
                 )
-            evaluation, missing = _held_out_evaluation(tx, version, eval_ref)
-            champion_eval = None
-            if champion is not None and evaluation is not None:
-                on_same = evaluation.dataset_version_id
-                champion_eval = tx.models.latest_evaluation(champion.id, dataset_version_id=on_same)
             target = None if target_ref is None else _find(tx, target_ref)
-            signoffs = tx.models.signoffs(version.id)
-            facts = gate.GateInput(
-                candidate=version.ref,
-                author=version.created_by,
-                training_datasets=version.spec.training.datasets,
-                evaluation=_facts(evaluation, tx),
-                missing_evaluation=missing,
-                primary_metrics=model.primary_metrics,
-                champion=None if champion is None else champion.ref,
-                champion_evaluation=_facts(champion_eval),
-                signoffs=tuple(
-                    gate.SignoffFacts(s.created_by, s.created_at.isoformat(), s.note) for s in signoffs
-                ),
-                designated_reviewers=frozenset(tx.models.reviewers(model.id)),
+            report = promotion_report(
+                tx,
+                version,
+                champion=champion,
                 rollback_plan=rollback_plan,
-                rollback_to=None if target_ref is None else (target.ref if target else str(target_ref)),
-                rollback_to_exists=target is not None,
+                rollback_to=target,
+                eval=eval_ref,
+                rollback_to_requested=None if target_ref is None else str(target_ref),
             )
-            report = gate.evaluate_gate(facts)
             if dry_run:
                 return report
             if not report.passed:
@@ -627,9 +612,12 @@ def promotion_report(
     rollback_plan: str,
     rollback_to: ModelVersionRecord | None,
     eval: DatasetRef | None = None,
+    rollback_to_requested: str | None = None,
 ) -> gate.GateReport:
     """The four-check promotion gate for `version` with an explicit champion and rollback target
-    (for a slot's rollout: the model version of the slot's production release, for both)."""
+    (`model promote`: the alias holder; a slot's rollout: the model version of the slot's
+    production release, for both). `rollback_to_requested` names a target that was asked for but
+    does not exist, so the report can say so."""
     model = _model(tx, version.name)
     evaluation, missing = _held_out_evaluation(tx, version, eval)
     champion_eval = None
@@ -651,7 +639,7 @@ def promotion_report(
         ),
         designated_reviewers=frozenset(tx.models.reviewers(model.id)),
         rollback_plan=rollback_plan,
-        rollback_to=None if rollback_to is None else rollback_to.ref,
+        rollback_to=rollback_to.ref if rollback_to is not None else rollback_to_requested,
         rollback_to_exists=rollback_to is not None,
     )
     return gate.evaluate_gate(facts)
