@@ -13,6 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from charter.domain import rollout as ro
 from charter.domain.canonical import canonical_json
 from charter.domain.gate import Observations, StageVerdict, Verdict, Window
+from charter.domain.rollback_window import check_rollback_window
 from charter.domain.rollout import (
     ACTIVE_PHASES,
     IN_STAGE_PHASES,
@@ -310,11 +311,11 @@ def test_the_routing_table_follows_the_stage_with_the_rollouts_salt() -> None:
 
 
 def test_slot_rollback_is_refused_outside_the_window() -> None:
-    ro.check_rollback_window(
+    check_rollback_window(
         slot="agent", release="rel-a", promoted_at=T0, policy=DEFAULT, now=T0 + timedelta(days=30)
     )
     with pytest.raises(RollbackWindowClosed, match="closed at 2026-03-31"):
-        ro.check_rollback_window(
+        check_rollback_window(
             slot="agent",
             release="rel-a",
             promoted_at=T0,

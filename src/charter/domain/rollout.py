@@ -45,7 +45,6 @@ from charter.errors import (
     ApprovalRequired,
     InvalidInput,
     InvalidTransition,
-    RollbackWindowClosed,
     RolloutActive,
     RolloutRefused,
     UnknownChecklistItem,
@@ -509,20 +508,6 @@ def routing_table(slot: str, version: int, production: str, rollout: Rollout | N
         shadow_sample=traffic.shadow_sample,
         salt=rollout.salt,
     )
-
-
-def rollback_deadline(promoted_at: datetime, policy: TrackPolicy) -> datetime:
-    """Until when the release a rollout replaced stays pinned and can be restored in one step."""
-    return promoted_at + policy.rollback_window
-
-
-def check_rollback_window(
-    *, slot: str, release: str, promoted_at: datetime, policy: TrackPolicy, now: datetime
-) -> None:
-    """Refuse `charter slot rollback` to `release` once the rollback window has closed."""
-    deadline = rollback_deadline(promoted_at, policy)
-    if now > deadline:
-        raise RollbackWindowClosed(slot, release, deadline.isoformat())
 
 
 # --- internals -----------------------------------------------------------------------------------

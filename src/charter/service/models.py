@@ -23,14 +23,13 @@ from charter.domain.modelspec import (
     parse_spec,
 )
 from charter.domain.pins import check_pinned
-from charter.domain.refs import DatasetRef, ModelRef, check_name, is_word, parse_dataset_ref, parse_model_ref
+from charter.domain.refs import DatasetRef, ModelRef, check_name, parse_dataset_ref, parse_model_ref
 from charter.domain.roles import Action, Role, require_different
 from charter.domain.semver import Version
 from charter.errors import (
     AlreadyExists,
     GateRefused,
     InvalidInput,
-    InvalidReference,
     InvalidSpec,
     NotADesignatedReviewer,
     NotFound,
@@ -38,6 +37,7 @@ from charter.errors import (
 from charter.service.access import authorize
 from charter.service.contamination import ContaminationWaiver, measure_near, waiver_facts
 from charter.service.contamination import waive as waive_contamination
+from charter.service.model_inputs import load_spec_document, rollback_target, version_argument
 from charter.service.model_results import (
     AliasMove,
     Evaluation,
@@ -83,8 +83,8 @@ class ModelService:
         pinned; training datasets must exist at the versions named.
         """
         check_name(name, "model")
-        requested = _version_arg(version)
-        document, base = _load_document(spec)
+        requested = version_argument(version)
+        document, base = load_spec_document(spec)
         with self.registry.store.read() as tx:  # refuse early, before storing any weights
             authorize(tx, self._actor, Action.REGISTER_MODEL)
         parsed, extras = parse_spec(self._store_weights(document, base))
@@ -294,7 +294,7 @@ class ModelService:
         model's `production` alias to this version. A failed gate raises `GateRefused` carrying the
         whole report and writes nothing."""
         model_ref = parse_model_ref(ref)
-        target_ref = None if rollback_to is None else _target_ref(model_ref.name, rollback_to)
+        target_ref = None if rollback_to is None else rollback_target(model_ref.name, rollback_to)
         eval_ref = None if eval is None else parse_dataset_ref(eval)
         with self.registry.store.write() as tx:
             authorize(tx, self._actor, Action.PROMOTE_MODEL)
@@ -551,51 +551,6 @@ def _overlap(blobs: Any, evaluated: DatasetVersionRecord, training: DatasetVersi
 
 
 # --- parsing arguments ---------------------------------------------------------------------------
-
-
-def _target_ref(name: str, text: str) -> ModelRef:
-    """A rollback target: `1.2.0`, an alias, or the same with the model's name."""
-    expected = f"a version of {name}: X.Y.Z, an alias, or {name}@X.Y.Z"
-    text = text.strip()
-    if "@" in text:
-        ref = parse_model_ref(text)
-        if ref.name != name or (ref.version is None and ref.alias is None):
-            raise InvalidReference(text, expected)
-        return ref
-    if Version.is_version(text):
-        return ModelRef(name, version=Version.parse(text))
-    if is_word(text):
-        return ModelRef(name, alias=text)
-    raise InvalidReference(text, expected)
-
-
-def _version_arg(text: str | None) -> Version | None:
-    if text is None:
-        return None
-    try:
-        return Version.parse(text)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
-
-
-def _load_document(spec: Mapping[str, Any] | str | PathLike[str]) -> tuple[dict[str, Any], Path]:
-    """The spec as a mapping, and the folder relative weights paths are read from."""
-    if isinstance(spec, Mapping):
-        return dict(spec), Path.cwd()
-    import yaml
-
-    path = Path(spec)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"cannot read spec file {path}: {exc.strerror}") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidSpec(f"spec file {path} is not valid YAML: {exc}") from None
-    if not isinstance(document, Mapping):
-        raise InvalidSpec(f"spec file {path} must hold a mapping of spec keys (family, weights, …)")
-    return dict(document), path.absolute().parent
 
 
 # --- for the deployment tracks: a slot's rollout evaluates the same gate before real traffic -------

@@ -17,9 +17,9 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from charter.domain import rollout as machine
 from charter.domain.refs import check_name
 from charter.domain.roles import Action
+from charter.domain.rollback_window import check_rollback_window, rollback_deadline
 from charter.domain.tracks import TrackPolicy, parse_track_policy, track_policies
 from charter.errors import AlreadyExists, InvalidInput, InvalidSpec, NotFound, Refused, RolloutActive
 from charter.service.access import authorize
@@ -199,7 +199,7 @@ class SlotService:
             policy = _window_policy(tx, slot, target)
             now = tx.clock.now()
             assert target.ended_at is not None
-            machine.check_rollback_window(
+            check_rollback_window(
                 slot=name, release=target.release, promoted_at=target.ended_at, policy=policy, now=now
             )
             version = tx.slots.bump_routing(slot.id)
@@ -210,7 +210,7 @@ class SlotService:
                 {"from": current.release, "to": target.release, "production": target.release,
                  "reason": reason, "routing_version": version,
                  "window": {"replaced_at": target.ended_at.isoformat(),
-                            "closes_at": machine.rollback_deadline(target.ended_at, policy).isoformat()}},
+                            "closes_at": rollback_deadline(target.ended_at, policy).isoformat()}},
             )  # fmt: skip
             tx.slots.start_period(
                 slot.id, target.release_id, kind="rollback", rollout_id=None, at=now, by=self.registry.actor,
