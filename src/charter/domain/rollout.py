@@ -39,6 +39,7 @@ from typing import Any
 from charter.domain.gate import Observations, StageVerdict, evaluate_stage
 from charter.domain.roles import require_different
 from charter.domain.routing import RoutingTable
+from charter.domain.times import iso_or_none, require_aware, time_or_none
 from charter.domain.tracks import Stage, TrackPolicy, format_duration
 from charter.errors import (
     AdvanceRefused,
@@ -214,11 +215,11 @@ class Rollout:
             "traffic": split(self).as_dict(),
             "approval_required": self.approval_required,
             "approved_by": self.approved_by,
-            "approved_at": _iso(self.approved_at),
+            "approved_at": iso_or_none(self.approved_at),
             "checked": sorted(self.checked),
-            "paused_at": _iso(self.paused_at),
+            "paused_at": iso_or_none(self.paused_at),
             "paused_seconds": self.paused_total.total_seconds(),
-            "ended_at": _iso(self.ended_at),
+            "ended_at": iso_or_none(self.ended_at),
             "end_reason": self.end_reason,
         }
 
@@ -242,11 +243,11 @@ class Rollout:
             stage_entered_at=datetime.fromisoformat(data["stage_entered_at"]),
             approval_required=bool(data["approval_required"]),
             approved_by=data.get("approved_by"),
-            approved_at=_time(data.get("approved_at")),
+            approved_at=time_or_none(data.get("approved_at")),
             checked=frozenset(data.get("checked", ())),
-            paused_at=_time(data.get("paused_at")),
+            paused_at=time_or_none(data.get("paused_at")),
             paused_total=timedelta(seconds=float(data.get("paused_seconds", 0))),
-            ended_at=_time(data.get("ended_at")),
+            ended_at=time_or_none(data.get("ended_at")),
             end_reason=data.get("end_reason"),
         )
 
@@ -308,7 +309,7 @@ def start(
     change against production's. The checks of the model promotion gate and prompt validation
     that precede the first stage with real traffic are the service's.
     """
-    _aware(now)
+    require_aware(now)
     if active is not None and active.active:
         raise RolloutActive(slot, active.id, active.status)
     if candidate == baseline:
@@ -360,7 +361,7 @@ def approve(rollout: Rollout, *, actor: str, now: datetime) -> Transition:
     if rollout.approved_by is not None:
         raise RolloutRefused(
             f"rollout {rollout.id} was already approved by {rollout.approved_by} at "
-            f"{_iso(rollout.approved_at)}",
+            f"{iso_or_none(rollout.approved_at)}",
             rollout=rollout.id,
         )
     require_different(actor, rollout.started_by, "nobody approves a rollout they started")
@@ -588,16 +589,3 @@ def _same_stage(rollout: Rollout, verdict: StageVerdict) -> None:
         raise ValueError(
             f"the verdict is for stage {verdict.stage}, but rollout {rollout.id} is in {rollout.stage.name}"
         )
-
-
-def _aware(now: datetime) -> None:
-    if now.tzinfo is None:
-        raise ValueError("rollout times must be timezone-aware (UTC)")
-
-
-def _iso(when: datetime | None) -> str | None:
-    return when.isoformat() if when is not None else None
-
-
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None

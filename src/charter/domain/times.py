@@ -30,3 +30,17 @@ def parse_duration(text: str) -> timedelta:
     if not match:
         raise InvalidInput(f"{text!r} is not a duration; expected a number and a unit s, m, h, d or w (3d)")
     return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
+def require_aware(now: datetime) -> None:
+    """Refuse a naive datetime: every instant charter handles is timezone-aware."""
+    if now.tzinfo is None:
+        raise ValueError("times must be timezone-aware (UTC)")
+
+
+def iso_or_none(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None
+
+
+def time_or_none(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None

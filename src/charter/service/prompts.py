@@ -33,6 +33,7 @@ from charter.service.access import authorize
 from charter.service.policies import current_policy
 from charter.service.prompt_check import CheckReport, lint_folder
 from charter.service.prompt_diff import compare
+from charter.service.prompt_environments import environment_order, in_order
 from charter.service.prompt_evidence import passing_validation, require_columns, require_samples, thresholds
 from charter.service.prompt_lock import Lockfile
 from charter.service.prompt_metrics import production_metrics
@@ -235,14 +236,14 @@ class PromptService:
             heads = {r.name: r for r in tx.prompts.heads_of_all()}
             pointers = tx.prompts.all_pointers()
             counts = tx.prompts.version_counts()
-            order = _environment_order(tx)
+            order = environment_order(tx)
             return [
                 PromptSummary(
                     p.name,
                     heads[p.name].ref if p.name in heads else None,
                     counts.get(p.name, 0),
                     {env: None for env in order}
-                    | {env: f"{p.name}-v{n}" for env, n in _in_order(pointers.get(p.name, {}), order)},
+                    | {env: f"{p.name}-v{n}" for env, n in in_order(pointers.get(p.name, {}), order)},
                     p.description,
                     p.tags,
                     heads[p.name].created_at if p.name in heads else None,
@@ -258,7 +259,7 @@ class PromptService:
             prompt = tx.prompts.require_prompt(name)
             records = tx.prompts.versions(prompt.id)
             holding: dict[int, builtins.list[str]] = {}
-            for env, number in _in_order(tx.prompts.pointers(prompt.id), _environment_order(tx)):
+            for env, number in in_order(tx.prompts.pointers(prompt.id), environment_order(tx)):
                 holding.setdefault(number, []).append(env)
             latest: dict[str, Validation] = {}
             for v in tx.prompts.validations(r.id for r in records):
@@ -280,7 +281,7 @@ class PromptService:
         with self.registry.store.read() as tx:
             authorize(tx, self.registry.actor, Action.READ)
             record = _resolve(tx, parsed, at)
-            pointers = _in_order(tx.prompts.pointers(record.prompt_id), _environment_order(tx))
+            pointers = in_order(tx.prompts.pointers(record.prompt_id), environment_order(tx))
             holding = tuple(env for env, n in pointers if n == record.version)
             validations = tuple(Validation.of(v) for v in tx.prompts.validations([record.id]))
             return PromptDetails(_view(record, parsed), at, holding, validations)
@@ -580,17 +581,6 @@ def _view(record: PromptVersionRecord, ref: PromptRef | None = None) -> PromptVe
     )
 
 
-def _environment_order(tx: Tx) -> builtins.list[str]:
-    order: builtins.list[str] = current_policy(tx).section("environments")["order"]
-    return order
-
-
-def _in_order(pointers: Mapping[str, int], order: builtins.list[str]) -> builtins.list[tuple[str, int]]:
-    """Environment pointers in the policy's order (environments no longer in it last, by name)."""
-    rank = {env: i for i, env in enumerate(order)}
-    return sorted(pointers.items(), key=lambda item: (rank.get(item[0], len(order)), item[0]))
-
-
 def _version_id(tx: Tx, name: str, number: int) -> int:
     found = tx.prompts.resolve(PromptRef(name, version=number))
     assert found is not None
@@ -605,7 +595,6 @@ def _reason(exc: BaseException) -> str:
 # --- for the deployment tracks (releases pin prompt versions; rollouts check their validation) -----
 
 resolve_version = _resolve  # a PromptRef → its version record (NotFound saying what exists)
-version_view = _view  # a version record → the PromptVersion result
-# passing_validation (from prompt_evidence): the latest validation if it passes the policy, else refused
+version_view = _view  # a version record → the PromptVersion result; passing_validation: prompt_evidence
 
 __all__ = ["DEFAULT_CACHE_TTL_S", "PromptService", "passing_validation", "resolve_version", "version_view"]
