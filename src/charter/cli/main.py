@@ -47,7 +47,17 @@ def _register_tracks() -> None:
     app.command("changes")(trace.changes)
 
 
+def _register_server() -> None:
+    from charter.cli import report, server, token, webhook
+
+    app.add_typer(token.token_app, name="token")
+    app.add_typer(webhook.webhook_app, name="webhook")
+    app.command("report")(report.report)
+    app.command("server")(server.server)
+
+
 _register_registries()
+_register_server()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -38,6 +38,9 @@ class Action(enum.StrEnum):
     SET_PRIMARY_METRICS = "change a model's primary metrics"
     COLLECT_GARBAGE = "collect unreferenced blobs"
     OVERRIDE = "override a gate"
+    MANAGE_TOKENS = "create and revoke API tokens"
+    MANAGE_WEBHOOKS = "manage webhooks"
+    SIGN_CHECKPOINT = "sign ledger checkpoints"
     # authoring
     REGISTER_MODEL = "register model versions"
     RECORD_EVALUATION = "record evaluations"
@@ -71,6 +74,9 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.SET_PRIMARY_METRICS: frozenset({Role.ADMIN}),
     Action.COLLECT_GARBAGE: frozenset({Role.ADMIN}),
     Action.OVERRIDE: frozenset({Role.ADMIN}),
+    Action.MANAGE_TOKENS: frozenset({Role.ADMIN}),
+    Action.MANAGE_WEBHOOKS: frozenset({Role.ADMIN}),
+    Action.SIGN_CHECKPOINT: frozenset({Role.ADMIN}),
     Action.REGISTER_MODEL: frozenset({Role.AUTHOR}),
     Action.RECORD_EVALUATION: frozenset({Role.AUTHOR}),
     Action.ADD_DATASET: frozenset({Role.AUTHOR}),

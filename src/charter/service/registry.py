@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from charter.domain.ledger import AuditEvent
     from charter.service.audit import AuditService
+    from charter.service.checkpoints import CheckpointService
     from charter.service.datasets import DatasetService
     from charter.service.ingest import IngestReport
     from charter.service.models import ModelService
@@ -25,10 +26,13 @@ if TYPE_CHECKING:
     from charter.service.provenance import ProvenanceService, SlotState, StateDiff, Trace
     from charter.service.recorder import FlushReport, Recorder, Txn
     from charter.service.releases import ReleaseService
+    from charter.service.reports import ReportService
     from charter.service.rollouts import RolloutService
     from charter.service.router import RouteDecision, Router
     from charter.service.slots import SlotService
+    from charter.service.tokens import TokenService
     from charter.service.users import UserService
+    from charter.service.webhooks import WebhookService
 
 
 @dataclass
@@ -61,6 +65,7 @@ class Registry:
     @cached_property
     def audit(self) -> AuditService:
         from charter.service.audit import AuditService
+    from charter.service.checkpoints import CheckpointService
 
         return AuditService(self)
 
@@ -97,6 +102,7 @@ class Registry:
     @cached_property
     def releases(self) -> ReleaseService:
         from charter.service.releases import ReleaseService
+    from charter.service.reports import ReportService
 
         return ReleaseService(self)
 
@@ -111,6 +117,30 @@ class Registry:
         from charter.service.provenance import ProvenanceService
 
         return ProvenanceService(self)
+
+    @cached_property
+    def tokens(self) -> TokenService:
+        from charter.service.tokens import TokenService
+
+        return TokenService(self)
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        from charter.service.webhooks import WebhookService
+
+        return WebhookService(self)
+
+    @cached_property
+    def checkpoints(self) -> CheckpointService:
+        from charter.service.checkpoints import CheckpointService
+
+        return CheckpointService(self)
+
+    @cached_property
+    def reports(self) -> ReportService:
+        from charter.service.reports import ReportService
+
+        return ReportService(self)
 
     # --- routing and transaction records (see charter.service.router and .recorder) ------------
 

@@ -508,3 +508,75 @@ transactions = sa.Table(
     sa.Index("ix_transactions_slot_time", "slot_id", "time"),
     sa.Index("ix_transactions_rollout_arm_time", "rollout_id", "arm", "time"),
 )
+
+# --- the server: API tokens, webhooks and their outbox, ledger checkpoints, job leases ----------
+
+# API tokens: only the SHA-256 of the secret is kept (a leaked table cannot be replayed).
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    _id(),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("digest", DIGEST, nullable=False, unique=True),  # hex SHA-256 of the secret
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", USER, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Column("revoked_by", USER, nullable=True),
+    sa.Column("last_used_at", UTCDateTime, nullable=True),
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    _id(),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("events", sa.String(300), nullable=False),  # glob over actions: "model.*,rollout.*"
+    sa.Column("secret", sa.String(200), nullable=True),  # HMAC-SHA256 key; never in the ledger
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", USER, nullable=False),
+    sa.Column("removed_at", UTCDateTime, nullable=True),
+    sa.Column("removed_by", USER, nullable=True),
+)
+
+# One row per (webhook, audited event) to deliver, written in the event's own transaction.
+webhook_outbox = sa.Table(
+    "webhook_outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("webhook_id", sa.Integer, sa.ForeignKey("webhooks.id"), nullable=False),
+    sa.Column("sequence", sa.BigInteger, nullable=False),  # the audit event's sequence
+    sa.Column("status", sa.String(12), nullable=False),  # pending | delivered | failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("last_status", sa.Integer, nullable=True),  # HTTP status of the last attempt
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("delivered_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("webhook_id", "sequence"),
+    sa.Index("ix_webhook_outbox_status_next", "status", "next_attempt_at"),
+)
+
+# Signed chain heads (Ed25519). The key lives outside the database; `key_id` names its public half.
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    _id(),
+    sa.Column("sequence", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("signed_at", UTCDateTime, nullable=False),
+    sa.Column("signed_by", USER, nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),  # hex SHA-256 of the raw public key
+    sa.Column("signature", sa.String(128), nullable=False),  # hex Ed25519 signature
+)
+
+# Leases for background jobs: one holder per job across server processes, handed over on expiry.
+job_leases = sa.Table(
+    "job_leases",
+    metadata,
+    sa.Column("job", sa.String(60), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("token", sa.BigInteger, nullable=False),  # fencing token, +1 per new holder
+    sa.Column("acquired_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)

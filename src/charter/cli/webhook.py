@@ -1,0 +1,7 @@
+"""`charter webhook …` (being built)."""
+
+from __future__ import annotations
+
+import typer
+
+webhook_app = typer.Typer(help="(being built)", no_args_is_help=True)
