@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_HOME = ".charter"
@@ -26,6 +26,13 @@ class Settings:
     database_url: str
     blob_url: str
     user: str
+    checkpoint_key: Path | None = None  # Ed25519 private key (PEM) for signed ledger checkpoints
+    url: str | None = None  # remote mode: the charter server (CHARTER_URL)
+    token: str | None = field(default=None, repr=False)  # remote mode: the API token (CHARTER_TOKEN)
+
+    @property
+    def remote(self) -> bool:
+        return self.url is not None
 
     @property
     def embedded_database(self) -> bool:
@@ -52,8 +59,14 @@ class Settings:
         )
         blob_url = env.get("CHARTER_BLOB_URL")
         if blob_url:
-            settings = cls(settings.home, settings.database_url, blob_url, settings.user)
-        return settings
+            settings = replace(settings, blob_url=blob_url)
+        key = env.get("CHARTER_CHECKPOINT_KEY")
+        return replace(
+            settings,
+            checkpoint_key=Path(key).expanduser().absolute() if key else None,
+            url=(env.get("CHARTER_URL") or "").rstrip("/") or None,
+            token=env.get("CHARTER_TOKEN") or None,
+        )
 
 
 def _os_user() -> str:
