@@ -65,7 +65,6 @@ class Registry:
     @cached_property
     def audit(self) -> AuditService:
         from charter.service.audit import AuditService
-    from charter.service.checkpoints import CheckpointService
 
         return AuditService(self)
 
@@ -102,7 +101,6 @@ class Registry:
     @cached_property
     def releases(self) -> ReleaseService:
         from charter.service.releases import ReleaseService
-    from charter.service.reports import ReportService
 
         return ReleaseService(self)
 
