@@ -312,6 +312,17 @@ class UserDisabled(PermissionDenied):
         super().__init__(f"user {user!r} is disabled; an admin must enable it again", user=user)
 
 
+class Unauthenticated(PermissionDenied):
+    """An API token that is missing, unknown, expired or revoked (HTTP 401). Never echoes the secret."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"not authenticated: {reason}; send a valid API token (`Authorization: Bearer chtr_…`), "
+            "which an admin creates with `charter token create USER`",
+            reason=reason,
+        )
+
+
 def _jsonable(details: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in details.items():

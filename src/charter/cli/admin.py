@@ -147,9 +147,26 @@ def audit_log(
 
 
 @audit_app.command("verify")
-def audit_verify(json_out: bool = JsonFlag) -> None:
+def audit_verify(
+    checkpoints: Path = typer.Option(
+        None, "--checkpoints", help="Also check the signed checkpoints exported to this JSON file."
+    ),
+    public_key: Path = typer.Option(
+        None, "--public-key", help="The Ed25519 public key (PEM or hex) the checkpoints must be signed with."
+    ),
+    json_out: bool = JsonFlag,
+) -> None:
     """Recompute the hash chain; exit 4 naming the first bad event if any row was edited, deleted or
-    reordered."""
+    reordered. With --checkpoints and --public-key, also prove the ledger still extends every signed
+    head: exit 4 naming the first checkpoint that fails (bad signature, wrong key, event missing,
+    hash differs)."""
+    if (checkpoints is None) != (public_key is None):
+        from charter.errors import InvalidInput
+
+        raise InvalidInput("--checkpoints and --public-key go together: give both, or neither")
+    if checkpoints is not None and public_key is not None:
+        _verify_checkpoints(checkpoints, public_key, json_out)
+        return
     result = registry().audit.verify()
     if json_out:
         print_json(result)
@@ -159,6 +176,111 @@ def audit_verify(json_out: bool = JsonFlag) -> None:
         say(f"[bold red]ledger does NOT verify[/]: event {result.first_bad}: {result.reason}")
     if not result.ok:
         raise typer.Exit(4)
+
+
+def _verify_checkpoints(file: Path, key_file: Path, json_out: bool) -> None:
+    import json
+
+    from charter.domain.checkpoints import parse_checkpoints
+    from charter.errors import InvalidInput
+    from charter.service.checkpoints import load_public_key
+
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInput(f"cannot read checkpoint file {file}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise InvalidInput(f"checkpoint file {file} is not JSON: {exc}") from None
+    report = registry().checkpoints.verify(parse_checkpoints(document), load_public_key(key_file))
+    failure = report.first_failure
+    if json_out:
+        print_json(report)
+    elif report.ok:
+        say(
+            f"ledger verified: {report.chain.events} events, head {report.chain.head_hash}; it extends all "
+            f"{len(report.checkpoints)} signed checkpoints (key {report.key_id[:16]}…)"
+        )
+    elif failure is not None:
+        say(f"[bold red]checkpoint at sequence {failure.sequence} does NOT hold[/]: {failure.reason}")
+    else:
+        chain = report.chain
+        say(f"[bold red]ledger does NOT verify[/]: event {chain.first_bad}: {chain.reason}")
+    if not report.ok:
+        raise typer.Exit(4)
+
+
+@audit_app.command("keygen")
+def audit_keygen(
+    private_key: Path = typer.Option(
+        ..., "--private-key", help="Where to write the private key (mode 0600)."
+    ),
+    public_key: Path = typer.Option(..., "--public-key", help="Where to write the public key."),
+    json_out: bool = JsonFlag,
+) -> None:
+    """Create an Ed25519 key pair (PEM) for signing ledger checkpoints; never overwrites a file.
+
+    Keep the private key outside the database host's backups; give the public key to auditors."""
+    from charter.service.checkpoints import generate_key_pair
+
+    signer = generate_key_pair(private_key, public_key)
+    result = {"private_key": str(private_key), "public_key": str(public_key), "key_id": signer}
+    emit(result, json_out, lambda: fields(list(result.items())))
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    key: Path = typer.Option(
+        None, "--key", help="Ed25519 private key (PEM); default: CHARTER_CHECKPOINT_KEY."
+    ),
+    json_out: bool = JsonFlag,
+) -> None:
+    """Sign the ledger's current head with the checkpoint key (admin only); the signature is stored and
+    audited as `ledger.checkpointed`, the event right after the signed head."""
+    checkpoint = registry().checkpoints.sign(key)
+    assert checkpoint is not None  # only sign(if_changed=True) may skip
+    emit(
+        checkpoint,
+        json_out,
+        lambda: say(
+            f"signed head {checkpoint.sequence} ({checkpoint.hash[:16]}…) with key {checkpoint.key_id[:16]}…"
+        ),
+    )
+
+
+@audit_app.command("checkpoints")
+def audit_checkpoints(
+    export: Path = typer.Option(
+        None, "--export", help="Write them to this JSON file, for `charter audit verify --checkpoints`."
+    ),
+    json_out: bool = JsonFlag,
+) -> None:
+    """List signed ledger checkpoints, or export them to a file kept outside the database."""
+    import json
+
+    checkpoints = registry().checkpoints.list()
+    if export is not None:
+        from charter.errors import InvalidInput
+
+        body = json.dumps([c.as_dict() for c in checkpoints], indent=2) + "\n"
+        try:
+            export.write_text(body, encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"cannot write {export}: {exc.strerror}") from None
+        emit(
+            {"exported": len(checkpoints), "file": str(export)},
+            json_out,
+            lambda: say(f"exported {len(checkpoints)} checkpoints to {export}"),
+        )
+        return
+    emit(
+        checkpoints,
+        json_out,
+        lambda: table(
+            "ledger checkpoints",
+            ["sequence", "signed at", "by", "key", "hash"],
+            [(c.sequence, c.signed_at, c.signed_by, c.key_id[:16], c.hash[:16]) for c in checkpoints],
+        ),
+    )
 
 
 @policy_app.command("apply")
