@@ -13,6 +13,7 @@ from charter.clock import Clock
 from charter.domain.canonical import canonical_json
 from charter.domain.ledger import GENESIS_HASH, AuditEvent, format_time, seal
 from charter.storage.schema import audit_events, ledger_head
+from charter.storage.webhooks import enqueue
 
 
 class Ledger:
@@ -39,9 +40,10 @@ class Ledger:
         evidence: Mapping[str, Any] | None = None,
     ) -> AuditEvent:
         sequence, previous = self.lock_head()
+        now = self.clock.now()
         event = seal(
             sequence=sequence + 1,
-            time=self.clock.now(),
+            time=now,
             actor=actor,
             action=action,
             subject=subject,
@@ -67,6 +69,8 @@ class Ledger:
             .where(ledger_head.c.id == 1)
             .values(sequence=event.sequence, hash=event.hash)
         )
+        # The webhook outbox: written with the event, so a rolled-back change is never announced.
+        enqueue(self.conn, event.sequence, event.action, now)
         return event
 
     def head(self) -> tuple[int, str]:
@@ -81,15 +85,24 @@ class Ledger:
         since: str | None = None,
         until: str | None = None,
         actions: tuple[str, ...] = (),
+        action_prefix: str | None = None,
+        actor: str | None = None,
         after_sequence: int = 0,
+        before_sequence: int | None = None,
         limit: int | None = None,
         newest_first: bool = False,
     ) -> list[AuditEvent]:
         query = sa.select(audit_events).where(audit_events.c.sequence > after_sequence)
+        if before_sequence is not None:
+            query = query.where(audit_events.c.sequence < before_sequence)
         if subject is not None:
             query = query.where(audit_events.c.subject == subject)
         if subject_prefix is not None:
             query = query.where(audit_events.c.subject.startswith(subject_prefix, autoescape=True))
+        if actor is not None:
+            query = query.where(audit_events.c.actor == actor)
+        if action_prefix is not None:
+            query = query.where(audit_events.c.action.startswith(action_prefix, autoescape=True))
         if since is not None:
             query = query.where(audit_events.c.time >= since)
         if until is not None:
