@@ -110,3 +110,34 @@ def add_user(registry: Registry, name: str, *roles: str) -> Registry:
     """Add a user (as the registry's admin) and return a registry acting as that user."""
     registry.as_user(ADMIN).users.add(name, roles)
     return registry.as_user(name)
+
+
+@pytest.fixture(scope="session")
+def _s3_endpoint() -> Iterator[str]:
+    """A local S3 server (moto's server mode, real HTTP on loopback) for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(_s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh, empty bucket on the local S3 server; the AWS_* variables point at it."""
+    import boto3
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": _s3_endpoint,
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    bucket = f"charter-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=_s3_endpoint).create_bucket(Bucket=bucket)
+    return bucket

@@ -12,7 +12,7 @@ import os
 import secrets
 import stat
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +22,9 @@ import blake3
 from charter.data.chunking import content_digest
 from charter.data.manifest import FileEntry, Manifest, UnsafePath, validate_relative_path
 from charter.errors import InvalidInput, NotFound
-from charter.storage.blobs import LocalBlobStore
+from charter.storage.blobs import BlobStore
 
-_AHEAD = 8  # chunks fetched and verified ahead of the one being written
+_AHEAD = 8  # chunks fetched and verified ahead of the one being written (at least)
 
 
 class CorruptBlob(InvalidInput):
@@ -63,7 +63,7 @@ class CheckoutResult:
     bytes_written: int
 
 
-def load_manifest(blobs: LocalBlobStore, digest: str) -> Manifest:
+def load_manifest(blobs: BlobStore, digest: str) -> Manifest:
     """The manifest stored under `digest`, checked against it."""
     try:
         data = blobs.get(digest)
@@ -77,9 +77,7 @@ def load_manifest(blobs: LocalBlobStore, digest: str) -> Manifest:
     return Manifest.from_bytes(data)
 
 
-def checkout(
-    blobs: LocalBlobStore, manifest: Manifest, target: Path, *, force: bool = False
-) -> CheckoutResult:
+def checkout(blobs: BlobStore, manifest: Manifest, target: Path, *, force: bool = False) -> CheckoutResult:
     """Write every file of `manifest` under `target`, byte for byte, verified."""
     target = Path(target)
     folders: set[str] = set()
@@ -87,26 +85,28 @@ def checkout(
     current = str(target)
     try:
         _prepare(target, force)
-        with ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="charter-fetch") as pool:
+        with ThreadPoolExecutor(blobs.parallelism, thread_name_prefix="charter-fetch") as pool:
+            chunks = _Chunks(pool, blobs, manifest.files, strict=True)
             for entry in manifest.files:
                 current = entry.path
                 folder = _parent(target, validate_relative_path(entry.path), folders)
-                written += _write(pool, blobs, entry, folder)
+                written += _write(chunks, entry, folder)
     except OSError as exc:  # the blob store's own failures surface as NotFound / CorruptBlob
         raise CannotWrite(f"{current} under {target}", exc.strerror or str(exc)) from None
     return CheckoutResult(files=len(manifest.files), bytes_written=written)
 
 
-def verify(blobs: LocalBlobStore, manifest: Manifest) -> list[str]:
+def verify(blobs: BlobStore, manifest: Manifest) -> list[str]:
     """Every problem found (missing or corrupt chunks, files that do not reassemble); [] if none."""
     problems: list[str] = []
     reported: set[str] = set()
-    with ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="charter-verify") as pool:
+    with ThreadPoolExecutor(blobs.parallelism, thread_name_prefix="charter-verify") as pool:
+        chunks = _Chunks(pool, blobs, manifest.files, strict=False)
         for entry in manifest.files:
             hasher = blake3.blake3()
             size = 0
             intact = True
-            for digest, data, problem in _fetched(pool, blobs, entry, strict=False):
+            for digest, data, problem in chunks.of(entry):
                 if problem is not None:
                     intact = False
                     if digest not in reported:
@@ -164,7 +164,7 @@ def _parent(target: Path, path: str, folders: set[str]) -> Path:
     return current
 
 
-def _write(pool: ThreadPoolExecutor, blobs: LocalBlobStore, entry: FileEntry, folder: Path) -> int:
+def _write(chunks: _Chunks, entry: FileEntry, folder: Path) -> int:
     name = entry.path.rsplit("/", 1)[-1]
     final = folder / name
     temp = folder / f".{name}.{secrets.token_hex(4)}.charter-tmp"
@@ -173,7 +173,7 @@ def _write(pool: ThreadPoolExecutor, blobs: LocalBlobStore, entry: FileEntry, fo
         try:
             hasher = blake3.blake3()
             size = 0
-            for _, data, _ in _fetched(pool, blobs, entry, strict=True):
+            for _, data, _ in chunks.of(entry):
                 hasher.update(data)
                 size += len(data)
                 view = memoryview(data)
@@ -202,7 +202,7 @@ def _write(pool: ThreadPoolExecutor, blobs: LocalBlobStore, entry: FileEntry, fo
 _Fetched = tuple[str, bytes, str | None]
 
 
-def _fetch(blobs: LocalBlobStore, digest: str, path: str, strict: bool) -> _Fetched:
+def _fetch(blobs: BlobStore, digest: str, path: str, strict: bool) -> _Fetched:
     try:
         data = blobs.get(digest)
     except NotFound:
@@ -219,19 +219,31 @@ def _fetch(blobs: LocalBlobStore, digest: str, path: str, strict: bool) -> _Fetc
     return digest, data, None
 
 
-def _fetched(
-    pool: ThreadPoolExecutor, blobs: LocalBlobStore, entry: FileEntry, *, strict: bool
-) -> Iterator[_Fetched]:
-    """The chunks of `entry` in order, fetched and checked a few ahead by the pool."""
-    queue: deque[Future[_Fetched]] = deque()
-    digests = iter(entry.chunks)
-    for digest in digests:
-        queue.append(pool.submit(_fetch, blobs, digest, entry.path, strict))
-        if len(queue) >= _AHEAD:
-            break
-    while queue:
-        result = queue.popleft().result()
-        following = next(digests, None)
-        if following is not None:
-            queue.append(pool.submit(_fetch, blobs, following, entry.path, strict))
-        yield result
+class _Chunks:
+    """Every chunk of `files`, in manifest order, fetched and checked ahead by the pool — across
+    file boundaries, so that a folder of small files streams like one large file, and enough ahead
+    to keep every thread busy (an object store answers each fetch after a round trip)."""
+
+    def __init__(
+        self, pool: ThreadPoolExecutor, blobs: BlobStore, files: Sequence[FileEntry], *, strict: bool
+    ) -> None:
+        self.pool, self.blobs, self.strict = pool, blobs, strict
+        self.ahead = max(_AHEAD, 2 * blobs.parallelism)
+        self.pending = ((entry.path, digest) for entry in files for digest in entry.chunks)
+        self.queue: deque[Future[_Fetched]] = deque()
+        self._fill()
+
+    def of(self, entry: FileEntry) -> Iterator[_Fetched]:
+        """The chunks of `entry`; the files must be read in manifest order, each to its end."""
+        for _ in entry.chunks:
+            result = self.queue.popleft().result()
+            self._fill()
+            yield result
+
+    def _fill(self) -> None:
+        while len(self.queue) < self.ahead:
+            following = next(self.pending, None)
+            if following is None:
+                return
+            path, digest = following
+            self.queue.append(self.pool.submit(_fetch, self.blobs, digest, path, self.strict))

@@ -8,10 +8,15 @@ metadata that names it.
 
 Work is spread over a few threads (BLAKE3, the chunk cutter and file writes release the GIL):
 
-- small files (up to one read window) are read, cut, hashed and stored by the workers, in batches;
+- small files (up to one read window) are read, cut, hashed and stored by the workers, in batches
+  (each batch's new chunks go to the store in one `put_many`, which an object store runs
+  concurrently);
 - a large file is read by the calling thread through a ring of reused buffers; its chunks are
   hashed and stored by the workers, and its whole-file digest is updated in order by one more
   thread, while the next window is read.
+
+There are as many workers as the blob store says are worth running at once (`parallelism`): a
+few for a local disk, more for an object store, where each write waits on a round trip.
 
 `checkout`, `verify` and `load_manifest` live in `charter.data.checkout` and are re-exported here.
 """
@@ -24,6 +29,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,7 +43,7 @@ from charter.data.checkout import CheckoutResult, CorruptBlob, TargetNotEmpty, c
 from charter.data.chunking import WINDOW, chunk_spans, content_digest, new_chunker, windows
 from charter.data.manifest import FileEntry, Manifest, validate_relative_path
 from charter.data.sources import SourceFile, UnreadableSource, list_files, list_single_file
-from charter.storage.blobs import LocalBlobStore
+from charter.storage.blobs import BlobStore
 
 __all__ = [
     "CheckoutResult",
@@ -55,6 +61,7 @@ Progress = Callable[[int], None]
 
 _BUFFERS = 3  # read windows in flight for one large file
 _BATCH_FILES = 32  # small files per task (amortises the hand-over to a worker)
+_BATCHES_AHEAD = 8  # small-file batches in flight at most (bounds the memory they hold)
 _PROGRESS_STEP = 4 * 1024 * 1024
 
 
@@ -75,33 +82,44 @@ class SnapshotResult:
 
 
 def snapshot(
-    blobs: LocalBlobStore, path: Path, *, progress: Progress | None = None, threads: int | None = None
+    blobs: BlobStore,
+    path: Path,
+    *,
+    progress: Progress | None = None,
+    threads: int | None = None,
+    present: AbstractSet[str] = frozenset(),
 ) -> SnapshotResult:
     """Store a file or a folder (recursively); see the module docstring.
 
     `progress(n)` is called from the calling thread as bytes are read. `threads` is the number of
-    hashing/writing workers (default: one per CPU, at most 4).
+    hashing/writing workers (default: the blob store's `parallelism`). `present` names chunks the
+    store is known to hold (those of a committed version, which `gc` never removes): they are not
+    even looked up, which saves a round trip per chunk on an object store.
     """
     _, files = list_files(Path(path))
-    return _store(blobs, files, progress, threads)
+    return _store(blobs, files, progress, threads, present)
 
 
 def store_file(
-    blobs: LocalBlobStore, path: Path, *, progress: Progress | None = None, name: str | None = None
+    blobs: BlobStore, path: Path, *, progress: Progress | None = None, name: str | None = None
 ) -> SnapshotResult:
     """Store a single file (model weights, say): a manifest with one entry named after the file,
     or `name` — give a fixed name when the manifest must not depend on what the file is called."""
     source = list_single_file(Path(path))
     if name is not None:
         source = dataclasses.replace(source, path=validate_relative_path(name))
-    return _store(blobs, [source], progress, None)
+    return _store(blobs, [source], progress, None, frozenset())
 
 
 def _store(
-    blobs: LocalBlobStore, files: list[SourceFile], progress: Progress | None, threads: int | None
+    blobs: BlobStore,
+    files: list[SourceFile],
+    progress: Progress | None,
+    threads: int | None,
+    present: AbstractSet[str],
 ) -> SnapshotResult:
-    workers = threads or min(4, os.cpu_count() or 1)
-    with _Writer(blobs, progress, workers) as writer:
+    workers = threads or blobs.parallelism
+    with _Writer(blobs, progress, workers, present) as writer:
         entries = writer.store_all(files)
     manifest = Manifest(tuple(entries))
     encoded = manifest.to_bytes()
@@ -120,8 +138,11 @@ def _store(
 class _Writer:
     """The thread pool and the counters of one snapshot."""
 
-    def __init__(self, blobs: LocalBlobStore, progress: Progress | None, workers: int) -> None:
+    def __init__(
+        self, blobs: BlobStore, progress: Progress | None, workers: int, present: AbstractSet[str]
+    ) -> None:
         self.blobs = blobs
+        self.present = present
         self.progress = progress
         self.workers = max(1, workers)
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="charter-chunk")
@@ -156,7 +177,7 @@ class _Writer:
                 results.append(future)
                 pending.append(future)
                 batch, batch_bytes = [], 0
-            while len(pending) > self.workers * 2:
+            while len(pending) > min(self.workers * 2, _BATCHES_AHEAD):
                 self._report(sum(entry.size for entry in pending.popleft().result()))
 
         for source in files:
@@ -188,14 +209,24 @@ class _Writer:
         return digest
 
     def _put(self, digest: str, data: memoryview | bytes) -> None:
+        self._put_many([(digest, data)])
+
+    def _put_many(self, items: list[tuple[str, memoryview | bytes]]) -> None:
+        """Store the chunks this snapshot has not stored yet, in one batch."""
+        fresh = []
         with self.lock:
-            if digest in self.seen:
-                return
-            self.seen.add(digest)
-        if self.blobs.put(digest, data):
-            with self.lock:
-                self.bytes_new += len(data)
-                self.chunks_new += 1
+            for digest, data in items:
+                if digest not in self.seen:
+                    self.seen.add(digest)
+                    if digest not in self.present:
+                        fresh.append((digest, data))
+        if not fresh:
+            return
+        written = self.blobs.put_many(fresh)
+        new = [len(data) for (_, data), stored in zip(fresh, written, strict=True) if stored]
+        with self.lock:
+            self.bytes_new += sum(new)
+            self.chunks_new += len(new)
 
     def _chunker(self) -> FastCDC:
         """One cutter per thread (pyfastcdc does not promise that a cutter can be shared)."""
@@ -205,18 +236,29 @@ class _Writer:
         return chunker
 
     def _small_files(self, sources: list[SourceFile]) -> list[FileEntry]:
-        return [self._small_file(source) for source in sources]
+        entries: list[FileEntry] = []
+        chunks: list[tuple[str, memoryview | bytes]] = []
+        for source in sources:
+            entry, pieces = self._small_file(source)
+            entries.append(entry)
+            chunks.extend(pieces)
+        self._put_many(chunks)
+        return entries
 
-    def _small_file(self, source: SourceFile) -> FileEntry:
+    def _small_file(self, source: SourceFile) -> tuple[FileEntry, list[tuple[str, memoryview | bytes]]]:
+        """The file's entry and its chunks (digest, bytes), not stored yet."""
         data = _read_whole(source)
         chunker = self._chunker()
         spans = chunk_spans(data, chunker) if len(data) > chunker.min_size else [(0, len(data))]
         if len(spans) == 1 and data:
-            digest = self._store_chunk(data)  # one chunk: the file digest is the chunk digest
-            return FileEntry(source.path, len(data), digest, (digest,))
+            digest = content_digest(data)  # one chunk: the file digest is the chunk digest
+            return FileEntry(source.path, len(data), digest, (digest,)), [(digest, data)]
         view = memoryview(data)
-        chunks = tuple(self._store_chunk(view[start:end]) for start, end in spans if end > start)
-        return FileEntry(source.path, len(data), content_digest(view), chunks)
+        pieces: list[tuple[str, memoryview | bytes]] = [
+            (content_digest(view[start:end]), view[start:end]) for start, end in spans if end > start
+        ]
+        chunks = tuple(digest for digest, _ in pieces)
+        return FileEntry(source.path, len(data), content_digest(view), chunks), pieces
 
     def _large_file(self, source: SourceFile) -> FileEntry:
         if not self._buffers:

@@ -27,12 +27,12 @@ from charter.storage.waivers import WaiverRepo
 
 if TYPE_CHECKING:
     from charter.service.registry import Registry
-    from charter.storage.blobs import LocalBlobStore
+    from charter.storage.blobs import BlobStore
     from charter.storage.store import Tx
 
 
 def measure_near(
-    blobs: LocalBlobStore,
+    blobs: BlobStore,
     evaluated: DatasetVersionRecord,
     training: DatasetVersionRecord,
     policy: dict[str, Any],

@@ -12,7 +12,7 @@ from charter.domain.refs import parse_dataset_ref
 from charter.domain.roles import Action
 from charter.errors import InvalidInput
 from charter.service.access import authorize
-from charter.storage.blobs import LocalBlobStore
+from charter.storage.blobs import BlobStore
 from charter.storage.datasets import DatasetVersionRecord
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ SAMPLE_PAIRS = 10
 
 
 def near_between(
-    blobs: LocalBlobStore,
+    blobs: BlobStore,
     a: DatasetVersionRecord,
     b: DatasetVersionRecord,
     exact: ExactOverlap,
@@ -142,7 +142,7 @@ def _text_columns(a: DatasetVersionRecord, b: DatasetVersionRecord, column: str 
     return texts or shared
 
 
-def _read_columns(blobs: LocalBlobStore, record: DatasetVersionRecord, columns: list[str]) -> dict[str, Any]:
+def _read_columns(blobs: BlobStore, record: DatasetVersionRecord, columns: list[str]) -> dict[str, Any]:
     """The named columns of a table version, in row order (read from a temporary checkout)."""
     import tempfile
 
@@ -172,7 +172,7 @@ def _read_columns(blobs: LocalBlobStore, record: DatasetVersionRecord, columns: 
 class DatasetVersionSource:
     """Production inputs stored as a dataset version (read from a temporary checkout)."""
 
-    blobs: LocalBlobStore
+    blobs: BlobStore
     record: DatasetVersionRecord
 
     def describe(self) -> str:

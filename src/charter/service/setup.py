@@ -14,7 +14,7 @@ from charter.domain.roles import Role
 from charter.errors import InvalidInput, StoreNotInitialised, StoreOutOfDate
 from charter.service.registry import Registry
 from charter.storage import migrate
-from charter.storage.blobs import LocalBlobStore
+from charter.storage.blobs import BlobStore, LocalBlobStore
 from charter.storage.engine import create_engine
 from charter.storage.store import Store
 
@@ -106,10 +106,16 @@ def open_registry(
     )
 
 
-def _blob_store(settings: Settings) -> LocalBlobStore:
-    if "://" in settings.blob_url and not settings.blob_url.startswith("file://"):
-        raise InvalidInput(f"blob store {settings.blob_url!r} is not supported yet; use a local folder path")
-    return LocalBlobStore(Path(settings.blob_url.removeprefix("file://")))
+def _blob_store(settings: Settings) -> BlobStore:
+    """A local folder for a plain path or file:// URL; any other URL goes to fsspec (s3://…)."""
+    url = settings.blob_url
+    if "://" not in url:
+        return LocalBlobStore(Path(url).expanduser())
+    if url.startswith("file://"):
+        return LocalBlobStore(Path(url.removeprefix("file://")))
+    from charter.storage.blobs_fsspec import FsspecBlobStore
+
+    return FsspecBlobStore(url)
 
 
 def _redacted(url: str) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Connection, Engine
 
 from charter.clock import Clock
-from charter.storage.blobs import LocalBlobStore
+from charter.storage.blobs import BlobStore
 from charter.storage.datasets import DatasetRepo
 from charter.storage.engine import WRITE
 from charter.storage.ledger import Ledger
@@ -52,7 +52,7 @@ class Tx:
 
 
 class Store:
-    def __init__(self, engine: Engine, blobs: LocalBlobStore, clock: Clock) -> None:
+    def __init__(self, engine: Engine, blobs: BlobStore, clock: Clock) -> None:
         self.engine, self.blobs, self.clock = engine, blobs, clock
 
     @property
