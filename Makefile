@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench docs clean help
+.PHONY: run test lint typecheck unit bench docs clean help demo demo-reset
 
 help:
 	@echo "make run    set up the virtualenv and the embedded store, then start charter"
@@ -20,8 +20,16 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/charter init
 	@echo
-	@echo "charter is ready: the store is in ./.charter. Quickstart (from README.md):"
+	@echo "charter is ready: the store is in ./.charter. Quickstart (from README.md), in another shell:"
 	@awk '/^## Quickstart/{on=1} on&&/^```sh/{p=1;next} p&&/^```/{exit} p' README.md
+	@echo
+	$(BIN)/charter server --signin-link
+
+demo: $(STAMP)
+	$(BIN)/python -m examples.demo
+
+demo-reset: $(STAMP)
+	$(BIN)/python -m examples.demo --reset
 
 docs: $(STAMP)
 	$(BIN)/python -m charter.cli.reference > docs/cli.md

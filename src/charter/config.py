@@ -29,6 +29,9 @@ class Settings:
     checkpoint_key: Path | None = None  # Ed25519 private key (PEM) for signed ledger checkpoints
     url: str | None = None  # remote mode: the charter server (CHARTER_URL)
     token: str | None = field(default=None, repr=False)  # remote mode: the API token (CHARTER_TOKEN)
+    server_jobs: bool = True  # `charter server --workers N` passes --no-jobs to its workers this way
+    session_secret: bytes | None = field(default=None, repr=False)  # web sessions (CHARTER_SESSION_SECRET)
+    metrics_multiprocess: bool = False  # PROMETHEUS_MULTIPROC_DIR set: aggregate metrics of workers
 
     @property
     def remote(self) -> bool:
@@ -66,6 +69,11 @@ class Settings:
             checkpoint_key=Path(key).expanduser().absolute() if key else None,
             url=(env.get("CHARTER_URL") or "").rstrip("/") or None,
             token=env.get("CHARTER_TOKEN") or None,
+            server_jobs=env.get("CHARTER_SERVER_JOBS", "1") != "0",
+            metrics_multiprocess=bool(env.get("PROMETHEUS_MULTIPROC_DIR")),
+            session_secret=env["CHARTER_SESSION_SECRET"].encode()
+            if env.get("CHARTER_SESSION_SECRET")
+            else None,
         )
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from charter.cli.context import registry
-from charter.cli.output import JsonFlag, emit, fields, print_json, say, table
+from charter.cli.output import JsonFlag, emit, fields, print_json, say, table, yaml_text
 
 if TYPE_CHECKING:
     from charter.domain.modelspec import ModelSpec
@@ -412,14 +412,10 @@ def metrics(
 
 
 def _render_gate(report: dict[str, Any]) -> None:
-    import yaml
-
     for check in report["checks"]:
         mark = "[green]PASS[/]" if check["passed"] else "[bold red]FAIL[/]"
         say(f"{mark} {check['name']}: {_esc(check['detail'])}")
-        evidence = yaml.safe_dump(
-            check["evidence"], sort_keys=True, allow_unicode=True, width=10_000
-        ).rstrip()
+        evidence = yaml_text(check["evidence"])
         say(_esc("\n".join("      " + line for line in evidence.splitlines())))
 
 

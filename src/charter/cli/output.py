@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import typer
 
+from charter.wire import dumps
+
 JsonFlag = typer.Option(False, "--json", help="Print machine-readable JSON (what the REST API returns).")
 
 
-def to_jsonable(value: Any) -> Any:
-    if hasattr(value, "as_dict"):
-        return to_jsonable(value.as_dict())
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+    sys.stdout.write(dumps(value, indent=2) + "\n")
 
 
 def emit(value: Any, json_out: bool, human: Callable[[], None]) -> None:
@@ -72,3 +60,15 @@ def say(message: str) -> None:
     from rich.console import Console
 
     Console().print(message, highlight=False)
+
+
+def yaml_text(value: Any) -> str:
+    """`value` as block YAML for people: keys sorted, no anchors or aliases for repeated values."""
+    import yaml
+
+    class Plain(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    text: str = yaml.dump(value, Dumper=Plain, sort_keys=True, allow_unicode=True, width=10_000)
+    return text.rstrip()

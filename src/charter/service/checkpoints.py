@@ -207,6 +207,13 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
+def public_key_from_hex(text: str) -> Ed25519PublicKey:
+    """An Ed25519 public key from its raw 32 bytes as 64 hex digits (how the API carries it)."""
+    if len(text) != 64 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise InvalidInput("public_key must be the raw Ed25519 public key as 64 hex digits")
+    return Ed25519PublicKey.from_public_bytes(bytes.fromhex(text))
+
+
 def _read_key_file(path: Path, kind: str) -> bytes:
     try:
         return path.read_bytes()

@@ -12,15 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from charter.domain.canonical import canonical_json
-from charter.domain.refs import check_name, parse_dataset_ref
+from charter.domain.refs import DatasetRef, check_name, parse_dataset_ref
 from charter.domain.roles import Action
 from charter.errors import InvalidInput, NotFound
 from charter.service.access import authorize
 from charter.service.dataset_analysis import NearOverlap, drift_source, near_between
-from charter.storage.blobs import LocalBlobStore
+from charter.storage.blobs import BlobStore
 from charter.storage.datasets import DatasetVersionRecord
 
 if TYPE_CHECKING:
+    from charter.data.manifest import Manifest
     from charter.service.registry import Registry
 
 ROLES = ("train", "eval", "holdout", "production-sample")
@@ -186,7 +187,7 @@ class GcReport:
         return dict(self.__dict__)
 
 
-def overlap_between(blobs: LocalBlobStore, a: DatasetVersionRecord, b: DatasetVersionRecord) -> ExactOverlap:
+def overlap_between(blobs: BlobStore, a: DatasetVersionRecord, b: DatasetVersionRecord) -> ExactOverlap:
     """Exact overlap of A with B: by row fingerprints when both are tables, else by file digests."""
     from charter.data import fingerprints, overlap
     from charter.data.snapshot import load_manifest
@@ -217,6 +218,22 @@ def _profile_json(source: Path, table: Any) -> str:
     return json.dumps(profile_table(source, table), sort_keys=True, separators=(",", ":"))
 
 
+def add_arguments(name: str, role: str, derived_from: str | None) -> DatasetRef | None:
+    """The checks an add makes before reading any file (a remote client makes them too); the
+    parent version's reference, if any."""
+    check_name(name, "dataset")
+    if role not in ROLES:
+        raise InvalidInput(f"{role!r} is not a dataset role; accepted: {', '.join(ROLES)}")
+    return parse_dataset_ref(derived_from) if derived_from else None
+
+
+def existing_source(path: str | Path) -> Path:
+    source = Path(path)
+    if not source.exists():
+        raise InvalidInput(f"{source} does not exist; give a file or a folder to snapshot")
+    return source
+
+
 # Prefix → factory of a drift source (`charter.data.drift.DriftSource`, see
 # `charter.service.dataset_analysis.drift_source`); the deployment tracks add "slot:".
 DRIFT_SOURCES: dict[str, Callable[[Registry, str], Any]] = {}
@@ -245,37 +262,73 @@ class DatasetService:
         interrupted add leaves only unreferenced blobs, which the next add reuses and `gc` removes.
         Content equal to the latest version's records nothing new.
         """
-        from charter.data import fingerprints
-        from charter.data.snapshot import snapshot
-        from charter.data.tabular import inspect_table
+        from charter.data.snapshot import load_manifest, snapshot
 
-        check_name(name, "dataset")
-        if role not in ROLES:
-            raise InvalidInput(f"{role!r} is not a dataset role; accepted: {', '.join(ROLES)}")
-        parent_ref = parse_dataset_ref(derived_from) if derived_from else None
-        source = Path(path)
-        if not source.exists():
-            raise InvalidInput(f"{source} does not exist; give a file or a folder to snapshot")
-        store = self.registry.store
-        with store.read() as tx:  # fail fast, before reading gigabytes
+        parent_ref = add_arguments(name, role, derived_from)
+        source = existing_source(path)
+        self.authorize_add(parent_ref)  # fail fast, before reading gigabytes
+        started = time.perf_counter()
+        blobs = self.registry.store.blobs
+        with self.registry.store.read() as tx:  # chunks a version holds are never collected: not asked for
+            bases = [
+                *tx.datasets.versions(name)[-1:],
+                *([tx.datasets.get_version(parent_ref)] if parent_ref else []),
+            ]
+        present = {c for base in bases for c in load_manifest(blobs, base.manifest_digest).chunk_digests()}
+        snap = snapshot(blobs, source, progress=progress, present=present)
+        return self.record_snapshot(
+            name,
+            source,
+            snap.manifest,
+            bytes_read=snap.bytes_read,
+            bytes_new=snap.bytes_new,
+            started=started,
+            role=role,
+            sources=sources,
+            parent_ref=parent_ref,
+            message=message,
+        )
+
+    def authorize_add(self, parent_ref: DatasetRef | None) -> None:
+        """Refuse an add the actor may not make, or whose parent version does not exist."""
+        with self.registry.store.read() as tx:
             authorize(tx, self.registry.actor, Action.ADD_DATASET)
             if parent_ref is not None:
                 tx.datasets.get_version(parent_ref)
 
-        started = time.perf_counter()
-        snap = snapshot(store.blobs, source, progress=progress)
-        bytes_new = snap.bytes_new
-        table = inspect_table(source, snap.manifest)
+    def record_snapshot(
+        self,
+        name: str,
+        root: Path,
+        manifest: Manifest,
+        *,
+        bytes_read: int,
+        bytes_new: int,
+        started: float,
+        role: str,
+        sources: Sequence[str],
+        parent_ref: DatasetRef | None,
+        message: str,
+    ) -> AddResult:
+        """Record a snapshot whose blobs (chunks and manifest) are durable in the store as the next
+        version of `name`, unless it equals the latest version. A table's schema, row fingerprints
+        and profile are read from the files under `root` (the snapshot's source, or a folder the
+        server reassembled an upload into)."""
+        from charter.data import fingerprints
+        from charter.data.tabular import inspect_table
+
+        store = self.registry.store
+        table = inspect_table(root, manifest)
         fingerprints_digest = None
         if table is not None:
             import blake3
 
-            data = fingerprints.to_bytes(fingerprints.fingerprint_table(source, table))
+            data = fingerprints.to_bytes(fingerprints.fingerprint_table(root, table))
             fingerprints_digest = blake3.blake3(data).hexdigest()
             if store.blobs.put(fingerprints_digest, data):
                 bytes_new += len(data)
                 store.blobs.sync()
-        profile = None if table is None else _profile_json(source, table)
+        profile = None if table is None else _profile_json(root, table)
 
         with store.write() as tx:
             authorize(tx, self.registry.actor, Action.ADD_DATASET)
@@ -285,27 +338,22 @@ class DatasetService:
                 dataset_id = tx.datasets.create_dataset(name, at=now, by=self.registry.actor)
             else:
                 latest = tx.datasets.versions(name)[-1:]
-                if latest and latest[0].digest == snap.manifest_digest:
-                    return AddResult(
-                        DatasetVersion.of(latest[0]),
-                        False,
-                        snap.bytes_read,
-                        bytes_new,
-                        time.perf_counter() - started,
-                    )
+                if latest and latest[0].digest == manifest.digest:
+                    seconds = time.perf_counter() - started
+                    return AddResult(DatasetVersion.of(latest[0]), False, bytes_read, bytes_new, seconds)
             parent = tx.datasets.get_version(parent_ref) if parent_ref is not None else None
             record = tx.datasets.insert_version(
                 {
                     "dataset_id": dataset_id,
-                    "digest": snap.manifest_digest,
-                    "manifest_digest": snap.manifest_digest,
+                    "digest": manifest.digest,
+                    "manifest_digest": manifest.digest,
                     "kind": "table" if table is not None else "files",
                     "role": role,
                     "sources": json.dumps(list(sources)),
                     "derived_from_id": None if parent is None else parent.id,
                     "message": message,
-                    "file_count": len(snap.manifest.files),
-                    "bytes_total": snap.manifest.total_bytes,
+                    "file_count": len(manifest.files),
+                    "bytes_total": manifest.total_bytes,
                     "bytes_new": bytes_new,
                     "schema": None if table is None else canonical_json(table.schema).decode(),
                     "row_count": None if table is None else table.row_count,
@@ -334,7 +382,7 @@ class DatasetService:
                 },
             )
             return AddResult(
-                DatasetVersion.of(record), True, snap.bytes_read, bytes_new, time.perf_counter() - started
+                DatasetVersion.of(record), True, bytes_read, bytes_new, time.perf_counter() - started
             )
 
     # --- reading ----------------------------------------------------------------------------
@@ -441,8 +489,27 @@ class DatasetService:
         `slot:` → a factory). Thresholds come from the `drift` policy. With `report`, the
         self-contained HTML report is written there. Returns a `charter.data.drift.DriftReport`.
         """
-        from charter.data.drift import compare
         from charter.data.drift_report import render_html
+
+        def source() -> Any:
+            nonlocal against
+            if since is not None:
+                if not str(against).startswith("slot:") or "@" in str(against):
+                    raise InvalidInput(
+                        "--since applies to a slot's recorded inputs: use --against slot:NAME with --since"
+                    )
+                against = f"{against}@{since.isoformat()}"
+            return drift_source(self.registry, against)
+
+        result = self.drift_from(ref, source)
+        if report is not None:
+            Path(report).write_text(render_html(result), encoding="utf-8")
+        return result
+
+    def drift_from(self, ref: str, source: Callable[[], Any]) -> Any:
+        """`drift` against the `charter.data.drift.DriftSource` that `source()` opens once the
+        training version is known to have a profile (the server passes an uploaded file this way)."""
+        from charter.data.drift import compare
 
         record = self._record(ref)
         if record.profile is None:
@@ -450,27 +517,18 @@ class DatasetService:
                 f"{record.ref} has no stored profile (not a table version); drift compares a table's profile "
                 "with production inputs"
             )
-        if since is not None:
-            if not str(against).startswith("slot:") or "@" in str(against):
-                raise InvalidInput(
-                    "--since applies to a slot's recorded inputs: use --against slot:NAME with --since"
-                )
-            against = f"{against}@{since.isoformat()}"
-        source = drift_source(self.registry, against)
-        schema, batches = source.read()
+        opened = source()
+        schema, batches = opened.read()
         policy = self._policy_section("drift")
-        result = compare(
+        return compare(
             record.profile,
             schema,
             batches,
             training=record.ref,
-            against=source.describe(),
+            against=opened.describe(),
             psi_moderate=float(policy["psi_moderate"]),
             psi_significant=float(policy["psi_significant"]),
         )
-        if report is not None:
-            Path(report).write_text(render_html(result), encoding="utf-8")
-        return result
 
     def profile(self, ref: str) -> DatasetProfile:
         """The statistical profile stored with a table version (see `charter.data.profile`)."""

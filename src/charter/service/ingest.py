@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import uuid
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from math import isfinite
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from charter.domain.roles import Action
@@ -105,17 +107,37 @@ class _Timeline:
         return rollout_id, baseline, candidate, stage, traffic
 
 
-def ingest_lines(registry: Registry, slot: str, lines: Iterable[str]) -> _Counts:
+@contextmanager
+def record_lines(source: str | Path | Iterable[str]) -> Iterator[Iterable[str]]:
+    """The lines of a JSON Lines file (opened here), or the lines given."""
+    if not isinstance(source, str | Path):
+        yield source
+        return
+    path = Path(source)
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from None
+    with handle:
+        yield handle
+
+
+def ingest_lines(
+    registry: Registry, slot: str, lines: Iterable[str], *, first_line: int = 1, loaded: int = 0
+) -> _Counts:
+    """Load `lines` in batches of INGEST_BATCH records. A remote client sends a file's lines in
+    such batches: `first_line` numbers the first of them, `loaded` counts the records it loaded
+    before (both for the messages)."""
     total = _Counts(by_arm={})
     batch: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(lines, start=first_line):
         if not line.strip():
             continue
         try:
             item = json.loads(line)
         except ValueError as exc:
             raise InvalidInput(
-                f"line {number} is not JSON: {exc}; nothing after line {total.lines} was loaded"
+                f"line {number} is not JSON: {exc}; nothing after line {loaded + total.lines} was loaded"
             ) from None
         if not isinstance(item, dict):
             raise InvalidInput(f"line {number} must be a JSON object (see docs/rollouts.md)")

@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from charter.domain.refs import ModelRef, is_word, parse_model_ref
 from charter.domain.semver import Version
 from charter.errors import InvalidInput, InvalidReference, InvalidSpec
+
+if TYPE_CHECKING:
+    from charter.data.manifest import Manifest
+
+WEIGHTS_FILE = "weights"  # the one file of a weights manifest: it must not depend on the file's name
 
 
 def rollback_target(name: str, text: str) -> ModelRef:
@@ -56,3 +61,30 @@ def load_spec_document(spec: Mapping[str, Any] | str | PathLike[str]) -> tuple[d
     if not isinstance(document, Mapping):
         raise InvalidSpec(f"spec file {path} must hold a mapping of spec keys (family, weights, …)")
     return dict(document), path.absolute().parent
+
+
+def local_weights(document: Mapping[str, Any], base: Path) -> Path | None:
+    """The local file a spec's `weights` names (relative paths are read from `base`); None when
+    `weights` is absent or already a mapping (digest, size, manifest)."""
+    weights = document.get("weights")
+    if not isinstance(weights, str):
+        return None
+    if "://" in weights and not weights.startswith("file://"):
+        raise InvalidSpec(
+            f"weights {weights!r} is a URI: give its digest as well, as "
+            f"`weights: {{uri: {weights}, digest: sha256:<hex>}}`, or give a local file path"
+        )
+    path = Path(weights.removeprefix("file://")).expanduser()
+    path = path if path.is_absolute() else base / path
+    if not path.is_file():
+        raise InvalidSpec(f"weights file {path} does not exist or is not a file")
+    return path
+
+
+def weights_reference(manifest: Manifest) -> dict[str, Any]:
+    """The spec's `weights` for weights stored in the blob store as `manifest`."""
+    return {
+        "digest": f"blake3:{manifest.files[0].digest}",
+        "size": manifest.total_bytes,
+        "manifest": manifest.digest,
+    }

@@ -37,7 +37,14 @@ from charter.errors import (
 from charter.service.access import authorize
 from charter.service.contamination import ContaminationWaiver, measure_near, waiver_facts
 from charter.service.contamination import waive as waive_contamination
-from charter.service.model_inputs import load_spec_document, rollback_target, version_argument
+from charter.service.model_inputs import (
+    WEIGHTS_FILE,
+    load_spec_document,
+    local_weights,
+    rollback_target,
+    version_argument,
+    weights_reference,
+)
 from charter.service.model_results import (
     AliasMove,
     Evaluation,
@@ -137,25 +144,13 @@ class ModelService:
 
     def _store_weights(self, document: dict[str, Any], base: Path) -> dict[str, Any]:
         """Weights given as a local file path go into the blob store; the spec gets their digest."""
-        weights = document.get("weights")
-        if not isinstance(weights, str):
+        path = local_weights(document, base)
+        if path is None:
             return document
-        if "://" in weights and not weights.startswith("file://"):
-            raise InvalidSpec(
-                f"weights {weights!r} is a URI: give its digest as well, as "
-                f"`weights: {{uri: {weights}, digest: sha256:<hex>}}`, or give a local file path"
-            )
-        path = Path(weights.removeprefix("file://")).expanduser()
-        path = path if path.is_absolute() else base / path
-        if not path.is_file():
-            raise InvalidSpec(f"weights file {path} does not exist or is not a file")
         from charter.data.snapshot import store_file
 
-        blobs = self.registry.store.blobs
-        stored = store_file(blobs, path, name="weights")  # the manifest must not depend on the file name
-        digest = stored.manifest.files[0].digest
-        stored_weights = {"digest": f"blake3:{digest}", "size": stored.manifest.total_bytes}
-        return {**document, "weights": {**stored_weights, "manifest": stored.manifest_digest}}
+        stored = store_file(self.registry.store.blobs, path, name=WEIGHTS_FILE)
+        return {**document, "weights": weights_reference(stored.manifest)}
 
     # --- evaluations and sign-offs ----------------------------------------------------------
 

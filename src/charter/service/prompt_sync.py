@@ -13,7 +13,14 @@ from charter.domain.roles import Action
 from charter.errors import InvalidInput, PromptFileError
 from charter.service.access import authorize
 from charter.service.policies import current_policy
-from charter.service.prompt_files import export_path, git_info, load_folder, render_file, source_of
+from charter.service.prompt_files import (
+    LoadedPrompt,
+    export_path,
+    git_info,
+    load_folder,
+    render_file,
+    source_of,
+)
 from charter.service.prompt_results import ExportReport, SyncItem, SyncReport
 from charter.storage.prompts import PromptVersionRecord
 from charter.storage.store import Tx
@@ -26,7 +33,22 @@ def sync_folder(registry: Registry, root: Path, model_registered: Callable[[str]
     """Register a new version of every prompt file whose content changed (same content ⇒ no new
     version), record its path and git commit, and report registered prompts missing from the
     folder (they are kept). Any bad file refuses the whole sync; nothing is written."""
-    loaded = load_folder(root)
+    files = checked_files(registry, load_folder(root), model_registered)
+    git = git_info(root)
+    return register_files(
+        registry,
+        str(root),
+        files,
+        lambda path, prompt: source_of(root, path, prompt, git),
+        None if git is None else git.commit,
+    )
+
+
+def checked_files(
+    registry: Registry, loaded: list[LoadedPrompt], model_registered: Callable[[str], bool]
+) -> list[tuple[str, PromptFile]]:
+    """The parsed files of a folder if every one can be synced (and the actor may sync); else
+    `PromptFileError` naming each bad file."""
     problems = [(item.path, message) for item in loaded for _, message in item.errors]
     if problems:
         raise PromptFileError(problems)
@@ -42,16 +64,26 @@ def sync_folder(registry: Registry, root: Path, model_registered: Callable[[str]
     ]
     if unregistered:
         raise PromptFileError(unregistered)
-    git = git_info(root)
+    return files
+
+
+def register_files(
+    registry: Registry,
+    folder: str,
+    files: list[tuple[str, PromptFile]],
+    source_for: Callable[[str, PromptFile], Mapping[str, Any]],
+    commit: str | None,
+) -> SyncReport:
+    """Register checked files in one transaction; `source_for(path, prompt)` is what is recorded of
+    where each came from (path, format, git commit and path)."""
     with registry.store.write() as tx:
         authorize(tx, registry.actor, Action.SYNC_PROMPTS)
         items = [
-            sync_one(tx, registry.actor, path, prompt, source_of(root, path, prompt, git))
-            for path, prompt in files
+            sync_one(tx, registry.actor, path, prompt, source_for(path, prompt)) for path, prompt in files
         ]
         synced = {prompt.name for _, prompt in files}
         missing = tuple(p.name for p in tx.prompts.all_prompts() if p.name not in synced)
-    return SyncReport(str(root), None if git is None else git.commit, tuple(items), missing)
+    return SyncReport(folder, commit, tuple(items), missing)
 
 
 def sync_one(tx: Tx, actor: str, path: str, prompt: PromptFile, source: Mapping[str, Any]) -> SyncItem:
@@ -110,6 +142,11 @@ def sync_one(tx: Tx, actor: str, path: str, prompt: PromptFile, source: Mapping[
 def export_folder(registry: Registry, root: Path, *, environment: str | None, force: bool) -> ExportReport:
     """Write each prompt's latest version (or the version `environment` holds) as a prompt file,
     at the path it was synced from. A differing existing file is overwritten only with `force`."""
+    return write_export(root, export_plan(registry, environment), environment=environment, force=force)
+
+
+def export_plan(registry: Registry, environment: str | None) -> dict[str, str]:
+    """Relative path → text of every prompt file an export writes."""
     with registry.store.read() as tx:
         authorize(tx, registry.actor, Action.READ)
         if environment is not None:
@@ -124,6 +161,14 @@ def export_folder(registry: Registry, root: Path, *, environment: str | None, fo
         if path in planned:
             path = export_path(prompt, None)
         planned[path] = render_file(prompt)
+    return planned
+
+
+def write_export(
+    root: Path, planned: Mapping[str, str], *, environment: str | None, force: bool
+) -> ExportReport:
+    """Write the planned files under `root`: all of them, or none when one would overwrite a
+    differing file without `force`."""
     written, unchanged, conflicts = [], [], []
     for path, text in sorted(planned.items()):
         target = root / path

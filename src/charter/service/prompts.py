@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import builtins
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -26,7 +25,6 @@ from charter.domain.roles import Action, may, require
 from charter.errors import (
     InvalidInput,
     NotFound,
-    Refused,
     StoreUnavailable,
 )
 from charter.service.access import authorize
@@ -34,7 +32,7 @@ from charter.service.policies import current_policy
 from charter.service.prompt_check import CheckReport, lint_folder
 from charter.service.prompt_diff import compare
 from charter.service.prompt_environments import environment_order, in_order
-from charter.service.prompt_evidence import passing_validation, require_columns, require_samples, thresholds
+from charter.service.prompt_evidence import passing_validation, thresholds
 from charter.service.prompt_lock import Lockfile
 from charter.service.prompt_metrics import production_metrics
 from charter.service.prompt_results import (
@@ -57,7 +55,6 @@ from charter.service.prompt_validation import (
     ValidationRun,
     load_predicates,
     make_runner,
-    read_sample,
     run_rows,
 )
 from charter.service.prompt_version import PromptVersion
@@ -429,34 +426,14 @@ class PromptService:
     ) -> Validation:
         """Run the version's tests over every row of a dataset version and record the result as
         evidence (passing or not). The runner runs here, in this process."""
-        parsed, sample_ref = parse_prompt_ref(ref), parse_dataset_ref(sample)
-        with self.registry.store.read() as tx:
-            authorize(tx, self.registry.actor, Action.VALIDATE_PROMPT)
-            record = _resolve(tx, parsed)
-            _, needed_samples = thresholds(tx, min_pass_rate, min_samples)
-            dataset = tx.datasets.get_version(sample_ref)
-        version = _view(record)
-        if not version.tests:
-            raise Refused(
-                f"{version.ref} has no tests, so a validation would prove nothing; add assertions under "
-                "`tests:` in its prompt file and sync it",
-                ref=version.ref,
-            )
-        if dataset.schema is not None:
-            require_columns(dataset.ref, [c["name"] for c in dataset.schema], version)
-        if dataset.row_count is not None:
-            require_samples(dataset.ref, dataset.row_count, needed_samples)
+        from charter.service.validation_plan import plan_validation, sample_rows
+
+        plan = plan_validation(self.registry, ref, sample, min_pass_rate, min_samples)
         run_with = make_runner(runner, runner_cmd)
-        predicates = load_predicates(version)
-        with tempfile.TemporaryDirectory(prefix="charter-sample-") as folder:
-            target = Path(folder) / "sample"
-            self.registry.datasets.checkout(dataset.ref, target)
-            rows = read_sample(target, version.variables)
-        if dataset.schema is None:
-            require_columns(dataset.ref, sorted({k for row in rows for k in row}), version)
-        require_samples(dataset.ref, len(rows), needed_samples)
+        predicates = load_predicates(plan.version)
+        rows = sample_rows(plan, self.registry.datasets.checkout)
         run = run_rows(
-            version,
+            plan.version,
             rows,
             run_with,
             predicates=predicates,
@@ -465,7 +442,11 @@ class PromptService:
             progress=progress,
         )
         return self.record_validation(
-            version.ref, sample=dataset.ref, run=run, min_pass_rate=min_pass_rate, min_samples=min_samples
+            plan.version.ref,
+            sample=plan.sample.ref,
+            run=run,
+            min_pass_rate=min_pass_rate,
+            min_samples=min_samples,
         )
 
     def record_validation(

@@ -44,20 +44,27 @@ import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from time import time_ns
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 
 from charter.clock import SystemClock
 from charter.domain.routing import Arm
 from charter.errors import InvalidInput
-from charter.service.ingest import MAX_ERROR, IngestReport, check_metrics, ingest_items, ingest_lines
+from charter.service.ingest import (
+    MAX_ERROR,
+    IngestReport,
+    check_metrics,
+    ingest_items,
+    ingest_lines,
+    record_lines,
+)
 from charter.storage.engine import WRITE
 from charter.storage.store import Tx
 from charter.storage.transactions import TransactionRepo, TxnRow, metrics_json, uuid7
@@ -105,7 +112,9 @@ class Txn:
         "shadow_metrics",
     )  # fmt: skip
 
-    def __init__(self, recorder: Recorder, decision: RouteDecision, key: str | None, sampled: bool) -> None:
+    def __init__(
+        self, recorder: RecordQueue, decision: RouteDecision, key: str | None, sampled: bool
+    ) -> None:
         self._recorder = recorder
         self.decision = decision
         self.key = key
@@ -175,38 +184,39 @@ class FlushReport:
         return {"written": self.written, "spooled": self.spooled, "replayed": self.replayed}
 
 
-class Recorder:
+class RouterLike(Protocol):
+    def route(self, slot: str, key: str | None = None) -> RouteDecision: ...
+
+    def input_sample_rate(self, slot: str) -> float: ...
+
+
+class RecordQueue:
+    """The request path and the writer thread: what the embedded recorder and the remote one
+    (`charter.client.routing.RemoteRecorder`) share. Subclasses say where the router is and how a
+    batch is written (`flush`)."""
+
     def __init__(
-        self,
-        registry: Registry,
-        *,
-        flush_interval: float = DEFAULT_FLUSH_INTERVAL_S,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        spool: Path | None = None,
+        self, *, now: Callable[[], datetime], wall_clock: bool, flush_interval: float, batch_size: int
     ) -> None:
-        self.registry = registry
         self.flush_interval, self.batch_size = flush_interval, batch_size
-        self.spool = spool or registry.settings.home / "spool"
-        self.now = registry.clock.now
-        self.wall_clock = isinstance(registry.clock, SystemClock)
+        self.now = now
+        self.wall_clock = wall_clock
         self._pending: deque[_Raw] = deque()
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
         self._write_lock = threading.Lock()
-        self._ids: dict[tuple[str, str], tuple[int, int]] = {}  # (slot, release digest) → ids
-        driver: type[BaseException] = registry.store.engine.dialect.loaded_dbapi.Error
-        self._unreachable: tuple[type[BaseException], ...] = (
-            sa.exc.DBAPIError,
-            sa.exc.TimeoutError,
-            OSError,
-            driver,
-        )
+
+    def router(self) -> RouterLike:
+        raise NotImplementedError
+
+    def flush(self) -> FlushReport:
+        raise NotImplementedError
 
     # --- the request path -----------------------------------------------------------------------
 
     def transaction(self, slot: str, key: str | None = None) -> Txn:
-        router = self.registry.router
+        router = self.router()
         decision = router.route(slot, key)  # first: it may refresh the table and the sample rate
         rate = router.input_sample_rate(slot)
         return Txn(self, decision, key, rate >= 1.0 or (rate > 0 and random.random() < rate))
@@ -230,6 +240,12 @@ class Recorder:
     def pending(self) -> int:
         return len(self._pending)
 
+    def _drain(self) -> list[_Raw]:
+        batch: list[_Raw] = []
+        while self._pending:
+            batch.append(self._pending.popleft())
+        return batch
+
     # --- the writer -----------------------------------------------------------------------------
 
     def _start(self) -> None:
@@ -250,12 +266,50 @@ class Recorder:
             except Exception:  # the writer must survive anything; the records are spooled
                 log.exception("charter recorder: writing transaction records failed")
 
+    def close(self) -> None:
+        """Flush and stop the writer thread."""
+        self._stop = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30)
+        self._thread = None
+        self.flush()
+
+
+class Recorder(RecordQueue):
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL_S,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        spool: Path | None = None,
+    ) -> None:
+        super().__init__(
+            now=registry.clock.now,
+            wall_clock=isinstance(registry.clock, SystemClock),
+            flush_interval=flush_interval,
+            batch_size=batch_size,
+        )
+        self.registry = registry
+        self.spool = spool or registry.settings.home / "spool"
+        self._ids: dict[tuple[str, str], tuple[int, int]] = {}  # (slot, release digest) → ids
+        driver: type[BaseException] = registry.store.engine.dialect.loaded_dbapi.Error
+        self._unreachable: tuple[type[BaseException], ...] = (
+            sa.exc.DBAPIError,
+            sa.exc.TimeoutError,
+            OSError,
+            driver,
+        )
+
+    def router(self) -> RouterLike:
+        return self.registry.router
+
     def flush(self) -> FlushReport:
         """Write everything pending (and replay the spool); what cannot be written is spooled."""
         with self._write_lock:
-            batch: list[_Raw] = []
-            while self._pending:
-                batch.append(self._pending.popleft())
+            batch = self._drain()
             written = replayed = 0
             if batch:
                 try:
@@ -271,16 +325,6 @@ class Recorder:
             with contextlib.suppress(*self._unreachable):
                 replayed = self._replay()
             return FlushReport(written, 0, replayed)
-
-    def close(self) -> None:
-        """Flush and stop the writer thread."""
-        self._stop = True
-        self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=30)
-        self._thread = None
-        self.flush()
 
     def _write(self, batch: list[_Raw]) -> int:
         with self.registry.store.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
@@ -317,7 +361,7 @@ class Recorder:
         path = self.spool / f"txn-{os.getpid()}-{threading.get_ident()}.jsonl"
         with path.open("a", encoding="utf-8") as out:
             for raw in batch:
-                out.write(json.dumps(_spool_line(raw), default=str) + "\n")
+                out.write(json.dumps(record_fields(raw), default=str) + "\n")
             out.flush()
             os.fsync(out.fileno())
 
@@ -369,16 +413,8 @@ class Recorder:
     def ingest(self, slot: str, source: str | Path | Iterable[str]) -> IngestReport:
         """Load records from a JSONL file (or lines); see docs/rollouts.md for the schema."""
         started = time.perf_counter()
-        if isinstance(source, str | Path):
-            path = Path(source)
-            try:
-                handle = path.open(encoding="utf-8")
-            except OSError as exc:
-                raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from None
-            with handle:
-                report = ingest_lines(self.registry, slot, handle)
-        else:
-            report = ingest_lines(self.registry, slot, source)
+        with record_lines(source) as lines:
+            report = ingest_lines(self.registry, slot, lines)
         return IngestReport(
             slot,
             report.lines,
@@ -397,13 +433,14 @@ def _as_time(at: datetime | int) -> datetime:
     return at if isinstance(at, datetime) else _EPOCH + timedelta(microseconds=at // 1000)
 
 
-def _close_at_exit(ref: weakref.ref[Recorder]) -> None:
+def _close_at_exit(ref: weakref.ref[RecordQueue]) -> None:
     recorder = ref()
     if recorder is not None:
         recorder.close()
 
 
-def _spool_line(raw: _Raw) -> dict[str, Any]:
+def record_fields(raw: _Raw) -> dict[str, Any]:
+    """A queued record as the JSON object `charter txn ingest` reads (the spool's line format)."""
     flat = _flat(raw)
     return _spool_fields(flat)
 

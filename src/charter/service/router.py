@@ -96,6 +96,17 @@ def slot_table(tx: Tx, slot: SlotRecord) -> RoutingTable | None:
     return machine.routing_table(slot.name, slot.routing_version, period.release, rollout)
 
 
+def require_table(tx: Tx, slot: SlotRecord) -> RoutingTable:
+    """The slot's routing table now; NotFound before it has a production release."""
+    table = slot_table(tx, slot)
+    if table is None:
+        raise NotFound(
+            f"a production release of slot {slot.name}",
+            f"nothing can be routed before `charter slot bootstrap {slot.name} --release ID`",
+        )
+    return table
+
+
 class Router:
     def __init__(
         self,
@@ -177,7 +188,7 @@ class Router:
     def _reload(self, slots: list[str]) -> None:
         with self.registry.store.read() as tx:
             authorize(tx, self.registry.actor, Action.ROUTE)
-            rate = _sample_rate(tx)
+            rate = sample_rate(tx)
             versions = tx.slots.routing_versions()
             for name in slots:
                 entry = self._entries.get(name)
@@ -192,7 +203,7 @@ class Router:
         try:
             with self.registry.store.read() as tx:
                 authorize(tx, self.registry.actor, Action.ROUTE)
-                entry = self._build(tx, require_slot(tx, slot), _sample_rate(tx))
+                entry = self._build(tx, require_slot(tx, slot), sample_rate(tx))
         except self._unreachable as exc:
             self._stale = True
             raise StoreUnavailable(f"the routing table of slot {slot}", _reason(exc)) from None
@@ -200,20 +211,10 @@ class Router:
         return entry
 
     def _build(self, tx: Tx, slot: SlotRecord, rate: float) -> _Entry:
-        table = slot_table(tx, slot)
-        if table is None:
-            raise NotFound(
-                f"a production release of slot {slot.name}",
-                f"nothing can be routed before `charter slot bootstrap {slot.name} --release ID`",
-            )
+        table = require_table(tx, slot)
         production = self._release(tx, table.production)
         candidate = self._release(tx, table.candidate) if table.candidate else None
-        decisions: dict[int, RouteDecision] = {}
-        for stale in (False, True):
-            for bucket in _representative_buckets(table):
-                domain = table.decide_bucket(bucket, stale)
-                decisions[id(domain)] = _rich(slot.name, domain, production, candidate)
-        return _Entry(table, decisions, rate)
+        return _Entry(table, decisions_for(table, production, candidate), rate)
 
     def _release(self, tx: Tx, digest: str) -> ServedRelease:
         found = self._releases.get(digest)
@@ -228,6 +229,19 @@ class Router:
         decision = self.route(slot, key)
         entry = self._entries[slot]
         return {**entry.table.explain(key), "decision": decision.as_dict(), "table": entry.table.as_dict()}
+
+
+def decisions_for(
+    table: RoutingTable, production: ServedRelease, candidate: ServedRelease | None
+) -> dict[int, RouteDecision]:
+    """Every decision `table` can return, as the router hands it out, keyed by the id of the domain
+    decision (`table.decide(...)` returns one of a fixed set of objects): routing is then a lookup."""
+    decisions: dict[int, RouteDecision] = {}
+    for stale in (False, True):
+        for bucket in _representative_buckets(table):
+            domain = table.decide_bucket(bucket, stale)
+            decisions[id(domain)] = _rich(table.slot, domain, production, candidate)
+    return decisions
 
 
 def _representative_buckets(table: RoutingTable) -> list[int]:
@@ -249,7 +263,8 @@ def _rich(
     )
 
 
-def _sample_rate(tx: Tx) -> float:
+def sample_rate(tx: Tx) -> float:
+    """The share of transaction records that keep their request's inputs (the `drift` policy)."""
     return float(current_policy(tx).section("drift").get("input_sample_rate", DEFAULT_INPUT_SAMPLE_RATE))
 
 

@@ -109,7 +109,7 @@ class SlotService:
         """A new slot. `policy`: the name of a track policy in the `tracks` section (default:
         `default`), a YAML file path, or a policy mapping (the slot's own, pinned now)."""
         check_name(name, "slot")
-        policy_name, document = _policy_argument(policy)
+        policy_name, document = policy_argument(policy)
         with self.registry.store.write() as tx:
             authorize(tx, self.registry.actor, Action.MANAGE_SLOTS)
             if tx.slots.slot(name) is not None:
@@ -315,10 +315,11 @@ def _window_policy(tx: Tx, slot: SlotRecord, target: PeriodRecord) -> TrackPolic
     return slot_policy(tx, slot)
 
 
-def _policy_argument(
+def policy_argument(
     policy: str | Mapping[str, Any] | PathLike[str] | None,
 ) -> tuple[str, dict[str, Any] | None]:
-    """(policy name, the slot's own policy document or None for a named policy)."""
+    """(policy name, the slot's own policy document or None for a named policy). A YAML file is read
+    here, on the caller's side (a remote client calls this too)."""
     if policy is None:
         return "default", None
     if isinstance(policy, Mapping):

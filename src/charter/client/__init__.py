@@ -1,0 +1,1 @@
+"""The Python SDK for a remote charter server: `charter.open(url=..., token=...)`."""
