@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from charter.domain.ledger import AuditEvent
     from charter.service.audit import AuditService
+    from charter.service.catalog import CatalogService
     from charter.service.checkpoints import CheckpointService
     from charter.service.datasets import DatasetService
     from charter.service.ingest import IngestReport
@@ -115,6 +116,13 @@ class Registry:
         from charter.service.provenance import ProvenanceService
 
         return ProvenanceService(self)
+
+    @cached_property
+    def catalog(self) -> CatalogService:
+        """Paged reads for browsing (the web UI): one page and a total at a time."""
+        from charter.service.catalog import CatalogService
+
+        return CatalogService(self)
 
     @cached_property
     def tokens(self) -> TokenService:

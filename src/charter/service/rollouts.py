@@ -35,6 +35,7 @@ from charter.service.rollout_gate import (
     slot_policy,
 )
 from charter.service.rollout_results import IncidentReport, RolloutStatus, RolloutStep, TickItem, TickReport
+from charter.service.rollout_series import RolloutSeries, metric_series
 from charter.service.router import slot_table
 from charter.storage.rollouts import RolloutRecord, TransitionRecord
 from charter.storage.slots import ReleaseRecord, SlotRecord
@@ -166,10 +167,13 @@ class RolloutService:
 
     # --- moving ---------------------------------------------------------------------------------
 
-    def advance(self, slot: str, *, override: bool = False, reason: str | None = None) -> RolloutStep:
+    def advance(
+        self, slot: str, *, override: bool = False, reason: str | None = None, note: str = ""
+    ) -> RolloutStep:
         """Leave the current stage for the next (into production from the last). Needs the stage's
         gate to PASS now, or an admin's `override` with a `reason` (audited). Entering the first
-        stage with real traffic also needs the checks before real traffic to pass."""
+        stage with real traffic also needs the checks before real traffic to pass. `note`: why the
+        operator advances (optional; recorded in the audit event)."""
         decision = Override(reason or "") if override else None
         if not override and reason:
             raise InvalidInput("--reason goes with --override; a normal advance needs none")
@@ -187,11 +191,11 @@ class RolloutService:
                 report = _require_pre_traffic(
                     tx, loaded.baseline, loaded.candidate, loaded.record.rollback_plan
                 )
-            step = _apply(tx, loaded, transition, pre_traffic=report)
+            step = _apply(tx, loaded, transition, pre_traffic=report, extra=_noted(note))
         self.registry.routing_changed()
         return step
 
-    def approve(self, slot: str) -> RolloutStep:
+    def approve(self, slot: str, *, note: str = "") -> RolloutStep:
         """A reviewer's approval of the candidate's model change, before the first stage with real
         traffic: never by whoever started the rollout or registered the candidate's model version."""
         with self.registry.store.write() as tx:
@@ -204,18 +208,18 @@ class RolloutService:
                 f"{version.created_by} registered {version.ref}, the candidate's model version, and nobody "
                 "approves a rollout of a model they authored",
             )
-            step = _apply(tx, loaded, machine.approve(loaded.rollout, actor=self._actor, now=tx.clock.now()))
+            transition = machine.approve(loaded.rollout, actor=self._actor, now=tx.clock.now())
+            step = _apply(tx, loaded, transition, extra=_noted(note))
         self.registry.routing_changed()
         return step
 
-    def check(self, slot: str, *, item: str) -> RolloutStep:
+    def check(self, slot: str, *, item: str, note: str = "") -> RolloutStep:
         """Check off a manual checklist item (`rollback-tested`, `oncall-briefed`, …)."""
         with self.registry.store.write() as tx:
             authorize(tx, self._actor, Action.OPERATE_ROLLOUT)
             loaded = _load_active(tx, slot)
-            return _apply(
-                tx, loaded, machine.check(loaded.rollout, item, actor=self._actor, now=tx.clock.now())
-            )
+            transition = machine.check(loaded.rollout, item, actor=self._actor, now=tx.clock.now())
+            return _apply(tx, loaded, transition, extra=_noted(note))
 
     def pause(self, slot: str, *, reason: str = "") -> RolloutStep:
         """Hold the rollout: the traffic split stays, the stage clock stops."""
@@ -225,11 +229,12 @@ class RolloutService:
             transition = machine.pause(loaded.rollout, actor=self._actor, now=tx.clock.now(), reason=reason)
             return _apply(tx, loaded, transition)
 
-    def resume(self, slot: str) -> RolloutStep:
+    def resume(self, slot: str, *, note: str = "") -> RolloutStep:
         with self.registry.store.write() as tx:
             authorize(tx, self._actor, Action.OPERATE_ROLLOUT)
             loaded = _load_active(tx, slot)
-            return _apply(tx, loaded, machine.resume(loaded.rollout, actor=self._actor, now=tx.clock.now()))
+            transition = machine.resume(loaded.rollout, actor=self._actor, now=tx.clock.now())
+            return _apply(tx, loaded, transition, extra=_noted(note))
 
     def abort(self, slot: str, *, reason: str) -> RolloutStep:
         """Stop the rollout by decision: every request back to the production release."""
@@ -334,6 +339,17 @@ class RolloutService:
         if rollback is not None:
             self.registry.routing_changed()
         return IncidentReport(incident, rollback)
+
+    def series(self, slot: str) -> RolloutSeries:
+        """The slot's active (else latest) rollout's gated metrics over time, candidate against
+        baseline, with the bound each stage's criteria draw (see `charter.service.rollout_series`)."""
+        with self.registry.store.read() as tx:
+            authorize(tx, self._actor, Action.READ)
+            slot_record = require_slot(tx, slot)
+            record = tx.rollouts.active_rollout(slot_record.id) or tx.rollouts.latest_rollout(slot_record.id)
+            if record is None:
+                raise NotFound(f"a rollout of slot {slot}", "nothing has been rolled out on it yet")
+            return metric_series(tx, record, restore(record), tx.clock.now())
 
     def incidents(self, slot: str) -> builtins.list[dict[str, Any]]:
         with self.registry.store.read() as tx:
@@ -491,6 +507,11 @@ def _record(
     return RolloutStep(
         slot.name, transition.as_dict(), after.as_dict(), version, event.sequence, pre_traffic, tuple(moved)
     )
+
+
+def _noted(note: str) -> dict[str, str] | None:
+    """The operator's note for the audit payload (nothing when there is none)."""
+    return {"note": note.strip()} if note.strip() else None
 
 
 def _against(involved: RolloutRecord | None, release_id: int) -> str | None:

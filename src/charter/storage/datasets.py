@@ -99,6 +99,13 @@ class DatasetRepo:
         rows = self.conn.execute(_SELECT.where(datasets.c.name == name).order_by(dataset_versions.c.version))
         return [self._record(row) for row in rows]
 
+    def versions_page(self, dataset_id: int, *, offset: int, limit: int) -> list[DatasetVersionRecord]:
+        """One page of a dataset's versions, newest first."""
+        query = _SELECT.where(dataset_versions.c.dataset_id == dataset_id).order_by(
+            dataset_versions.c.version.desc()
+        )
+        return [self._record(row) for row in self.conn.execute(query.offset(offset).limit(limit))]
+
     def latest_versions(self) -> list[DatasetVersionRecord]:
         newest = (
             sa.select(dataset_versions.c.dataset_id, sa.func.max(dataset_versions.c.version).label("v"))

@@ -203,6 +203,12 @@ class ModelRepo:
         rows = self.conn.execute(_VERSIONS.where(model_versions.c.model_id == model_id).order_by(*_ORDER))
         return [_version(row) for row in rows]
 
+    def versions_page(self, model_id: int, *, offset: int, limit: int) -> list[ModelVersionRecord]:
+        """One page of a model's versions, highest first."""
+        order = [c.desc() for c in _ORDER]
+        query = _VERSIONS.where(model_versions.c.model_id == model_id).order_by(*order)
+        return [_version(row) for row in self.conn.execute(query.offset(offset).limit(limit))]
+
     def version(self, model_id: int, version: Version) -> ModelVersionRecord | None:
         values = {
             "model_id": model_id,

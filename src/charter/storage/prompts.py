@@ -324,6 +324,13 @@ class PromptRepo:
         )
         return [_version(row) for row in rows]
 
+    def versions_page(self, prompt_id: int, *, offset: int, limit: int) -> list[PromptVersionRecord]:
+        """One page of a prompt's versions, newest first."""
+        query = _VERSIONS.where(prompt_versions.c.prompt_id == prompt_id).order_by(
+            prompt_versions.c.version.desc()
+        )
+        return [_version(row) for row in self.conn.execute(query.offset(offset).limit(limit))]
+
     def version_counts(self) -> dict[str, int]:
         rows = self.conn.execute(
             sa.select(prompts.c.name, sa.func.count(prompt_versions.c.id))
