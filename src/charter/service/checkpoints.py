@@ -66,6 +66,8 @@ class CheckpointService:
     def sign(self, key_file: Path | None = None, *, if_changed: bool = False) -> Checkpoint | None:
         """Sign the current head (admin only). With `if_changed`, sign only if events other than
         checkpoints were appended since the last checkpoint, else return None and write nothing."""
+        with self.registry.store.read() as tx:  # who may sign is checked before anything about keys
+            authorize(tx, self.registry.actor, Action.SIGN_CHECKPOINT)
         path = key_file or self.registry.settings.checkpoint_key
         if path is None:
             raise InvalidInput(
