@@ -59,7 +59,8 @@ def server(
         os.environ["CHARTER_SERVER_JOBS"] = "1" if jobs else "0"
     say(f"charter serving on http://{host}:{port} (API /api/v1, web UI /, {workers} worker(s))")
     if link is not None:
-        say(f"sign in to the web UI (link valid for one hour): {link}")
+        say("sign in to the web UI with this link (valid for one hour):")
+        typer.echo(link)  # on a line of its own, never wrapped, so a terminal makes it clickable
     if workers > 1:
         uvicorn.run(
             "charter.api.app:app_from_env",
