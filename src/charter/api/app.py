@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from charter import __version__
 from charter.api.context import ServerContext
@@ -95,7 +96,7 @@ def create_app(
         _install_web(app, ctx)
     app.add_middleware(BodySizeLimit, max_body=max_body)
     app.add_middleware(WireFormat)
-    app.middleware("http")(metrics.middleware)
+    app.add_middleware(_Measured, metrics=metrics)
     return app
 
 
@@ -174,3 +175,13 @@ def app_from_env() -> FastAPI:
     install_redaction()
     settings = Settings.from_env()
     return create_app(settings, jobs=settings.server_jobs, metrics_multiprocess=settings.metrics_multiprocess)
+
+
+class _Measured:
+    """Installs `Metrics.middleware` (the form `add_middleware` expects: a class over the app)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.inner = metrics.middleware(app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.inner(scope, receive, send)

@@ -7,10 +7,9 @@ processes through prometheus_client's multiprocess mode (`charter server` prepar
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_PREFIX = "/api/v1"
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -36,19 +35,39 @@ class Metrics:
             registry=self.registry,
         )
 
-    async def middleware(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        """A plain ASGI middleware (Starlette's function middleware costs a task per request)."""
+
+        async def measured(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            started = time.perf_counter()
+            status = 500
+
+            async def noting_send(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                await send(message)
+
+            try:
+                await app(scope, receive, noting_send)
+            finally:
+                self._observe(scope, status, time.perf_counter() - started)
+
+        return measured
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        route = scope.get("route")
         template = getattr(route, "path_format", None) or "unmatched"
-        if request.url.path.startswith(API_PREFIX) and not template.startswith(API_PREFIX):
+        path = str(scope.get("path", ""))
+        if path.startswith(API_PREFIX) and not template.startswith(API_PREFIX):
             template = API_PREFIX + template  # routes of an included router carry no prefix
-        if template.startswith("/api/v1") or template in ("/healthz", "/readyz"):
-            self.requests.labels(template, request.method, str(response.status_code)).inc()
-            self.latency.labels(template, request.method).observe(time.perf_counter() - started)
-        return response
+        if template.startswith(API_PREFIX) or template in ("/healthz", "/readyz"):
+            method = str(scope.get("method", ""))
+            self.requests.labels(template, method, str(status)).inc()
+            self.latency.labels(template, method).observe(seconds)
 
     def exposition(self) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
