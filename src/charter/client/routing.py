@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 from collections import deque
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from charter.clock import Clock, SystemClock
-from charter.domain.routing import BUCKETS, RoutingTable
+from charter.domain.routing import RoutingTable
 from charter.errors import CharterError, StoreUnavailable
 from charter.service.recorder import (
     DEFAULT_BATCH_SIZE,
@@ -41,7 +40,7 @@ from charter.service.recorder import (
     RecordQueue,
     record_fields,
 )
-from charter.service.router import DEFAULT_INPUT_SAMPLE_RATE, DEFAULT_REFRESH_INTERVAL_S, decisions_for
+from charter.service.router import DEFAULT_REFRESH_INTERVAL_S, DecisionCache, decisions_for
 
 if TYPE_CHECKING:
     from charter.client.blobs import Remote
@@ -59,7 +58,7 @@ class _Entry:
     tag: str
 
 
-class RemoteRouter:
+class RemoteRouter(DecisionCache):
     def __init__(
         self,
         remote: Remote,
@@ -86,32 +85,7 @@ class RemoteRouter:
             self.refresh()
         elif self._timer() >= self._next_check:
             self._refresh_in_background()
-        entry = self._entries.get(slot)
-        if entry is None:
-            entry = self._load(slot)
-        if key is None:
-            decision = entry.table.decide_bucket(random.randrange(BUCKETS), self._stale)
-        else:
-            decision = entry.table.decide(key, self._stale)
-        return entry.decisions[id(decision)]
-
-    def input_sample_rate(self, slot: str) -> float:
-        entry = self._entries.get(slot)
-        return DEFAULT_INPUT_SAMPLE_RATE if entry is None else entry.input_sample_rate
-
-    @property
-    def stale(self) -> bool:
-        return self._stale
-
-    @property
-    def refresh_interval(self) -> float:
-        """Seconds between background refreshes of the tables."""
-        return self._interval
-
-    @refresh_interval.setter
-    def refresh_interval(self, seconds: float) -> None:
-        self._interval = seconds
-        self._next_check = 0.0
+        return self._decide(slot, key)
 
     def explain(self, slot: str, key: str) -> dict[str, Any]:
         """A decision with its arithmetic (for `charter route SLOT KEY`)."""

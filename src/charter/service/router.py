@@ -107,7 +107,50 @@ def require_table(tx: Tx, slot: SlotRecord) -> RoutingTable:
     return table
 
 
-class Router:
+class DecisionCache:
+    """What the embedded router and the remote one (`charter.client.routing`) share: the cached
+    tables with their precomputed decisions, and the decision itself. Subclasses load a slot's
+    entry (`_load`) and decide when to refresh."""
+
+    _entries: dict[str, Any]
+    _stale: bool
+    _interval: float
+    _next_check: float
+
+    def _load(self, slot: str) -> Any:
+        raise NotImplementedError
+
+    def _decide(self, slot: str, key: str | None) -> RouteDecision:
+        entry = self._entries.get(slot)
+        if entry is None:
+            entry = self._load(slot)
+        if key is None:
+            decision = entry.table.decide_bucket(random.randrange(BUCKETS), self._stale)
+        else:
+            decision = entry.table.decide(key, self._stale)
+        result: RouteDecision = entry.decisions[id(decision)]
+        return result
+
+    def input_sample_rate(self, slot: str) -> float:
+        entry = self._entries.get(slot)
+        return DEFAULT_INPUT_SAMPLE_RATE if entry is None else float(entry.input_sample_rate)
+
+    @property
+    def stale(self) -> bool:
+        return self._stale
+
+    @property
+    def refresh_interval(self) -> float:
+        """Seconds between checks for changed routing tables (0: before every decision)."""
+        return self._interval
+
+    @refresh_interval.setter
+    def refresh_interval(self, seconds: float) -> None:
+        self._interval = seconds
+        self._next_check = 0.0
+
+
+class Router(DecisionCache):
     def __init__(
         self,
         registry: Registry,
@@ -131,34 +174,9 @@ class Router:
     # --- the hot path ---------------------------------------------------------------------------
 
     def route(self, slot: str, key: str | None = None) -> RouteDecision:
-        if self._timer() >= self._next_check:
+        if self._timer() >= self._next_check:  # the ledger head is read at most this often
             self.refresh()
-        entry = self._entries.get(slot)
-        if entry is None:
-            entry = self._load(slot)
-        if key is None:
-            decision = entry.table.decide_bucket(random.randrange(BUCKETS), self._stale)
-        else:
-            decision = entry.table.decide(key, self._stale)
-        return entry.decisions[id(decision)]
-
-    def input_sample_rate(self, slot: str) -> float:
-        entry = self._entries.get(slot)
-        return DEFAULT_INPUT_SAMPLE_RATE if entry is None else entry.input_sample_rate
-
-    @property
-    def stale(self) -> bool:
-        return self._stale
-
-    @property
-    def refresh_interval(self) -> float:
-        """Seconds between checks of the ledger head (0: before every decision)."""
-        return self._interval
-
-    @refresh_interval.setter
-    def refresh_interval(self, seconds: float) -> None:
-        self._interval = seconds
-        self._next_check = 0.0
+        return self._decide(slot, key)
 
     # --- refreshing -----------------------------------------------------------------------------
 
