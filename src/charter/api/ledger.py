@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import pydantic
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends
 from starlette.responses import Response
 
 from charter.api.auth import caller
-from charter.api.routes import JsonResponse, render
+from charter.api.routes import JsonResponse, respond
 from charter.service.registry import Registry
 
 
@@ -35,7 +35,6 @@ def build_ledger_router() -> APIRouter:
         response_class=JsonResponse,
     )
     def verify(
-        request: Request,
         registry: Annotated[Registry, Depends(caller)],
         body: Annotated[VerifyCheckpoints, Body()],
     ) -> Response:
@@ -45,6 +44,6 @@ def build_ledger_router() -> APIRouter:
         report = registry.checkpoints.verify(
             parse_checkpoints(body.checkpoints), public_key_from_hex(body.public_key)
         )
-        return render(request, report)
+        return respond(report)
 
     return router

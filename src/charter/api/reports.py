@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from charter.api.auth import caller
-from charter.api.routes import JsonResponse, render
+from charter.api.routes import JsonResponse, respond
 from charter.service.registry import Registry
 from charter.wire import FIELDS_MEDIA_TYPE
 
@@ -33,7 +33,7 @@ def build_reports_router() -> APIRouter:
     ) -> Response:
         pack = registry.reports.evidence(target, at=at)
         if FIELDS_MEDIA_TYPE in request.headers.get("accept", ""):
-            return render(request, pack)  # every field, the HTML included
+            return respond(pack)  # every field, the HTML included
         return JsonResponse({**pack.as_dict(), "html": pack.html})
 
     return router

@@ -67,12 +67,6 @@ def respond(result: Any, status: int = 200, headers: dict[str, str] | None = Non
     return JsonResponse(result, status_code=status, headers=headers)
 
 
-def render(
-    request: Request, result: Any, *, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return respond(result, status, headers)
-
-
 def build_router() -> APIRouter:
     router = APIRouter()
     for operation in OPERATIONS:
@@ -107,7 +101,7 @@ def _endpoint(signature: Signature) -> Callable[..., Response]:
         result = getattr(service, operation.method)(**arguments)
         if operation.paged and isinstance(result, list):
             return _page(request, result, offset, page_size, operation.status)
-        return render(request, result, status=operation.status)
+        return respond(result, operation.status)
 
     parameters = [
         inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
@@ -190,7 +184,7 @@ def _page(request: Request, items: list[Any], offset: int, size: int, status: in
     if offset + size < len(items):
         following = request.url.include_query_params(offset=offset + size, page_size=size)
         headers["Link"] = f'<{following}>; rel="next"'
-    return render(request, page, status=status, headers=headers)
+    return respond(page, status, headers)
 
 
 def operation_for(name: str) -> Operation:
