@@ -70,6 +70,7 @@ def test_the_secret_and_its_digest_never_reach_the_ledger(registry: Registry) ->
         "token": created.id,
         "user": "ci",
         "name": "deploy",
+        "purpose": "api",
         "expires_at": created.expires_at.isoformat() if created.expires_at else None,
     }
     assert events[1].payload["reason"] == "rotated"
@@ -267,3 +268,51 @@ def test_cli_exit_codes(cli: Cli) -> None:
     denied = cli("token", "create", "ci", user="ci")
     assert denied.code == 5 and "admin role" in denied.err
     assert cli("token", "list", user="ci").code == 5
+
+
+def test_a_signin_link_is_redeemed_once_for_a_session_token(registry: Registry) -> None:
+    add_user(registry, "vic", "viewer")
+    link = registry.tokens.create_signin_link("vic")
+    assert link.purpose == "signin-link" and link.expires_at == link.created_at + timedelta(hours=1)
+    with pytest.raises(Unauthenticated, match="one-time web sign-in link"):
+        registry.tokens.authenticate(link.secret)  # never an API token
+    user, session = registry.tokens.redeem_signin_link(link.secret, session_lifetime=timedelta(hours=12))
+    assert user == "vic" and session.purpose == "web-session" and session.secret != link.secret
+    assert registry.tokens.authenticate(session.secret) == "vic"
+    before = _ledger_text(registry)
+    with pytest.raises(Unauthenticated, match="already used"):
+        registry.tokens.redeem_signin_link(link.secret, session_lifetime=timedelta(hours=12))
+    assert _ledger_text(registry) == before  # a refused redemption writes nothing
+    assert session.secret not in before and link.secret not in before
+    statuses = {t.id: (t.purpose, t.status) for t in registry.tokens.list("vic")}
+    assert statuses == {link.id: ("signin-link", "revoked"), session.id: ("web-session", "active")}
+    # signing out ends a web session for good; an API token is left alone
+    api = registry.tokens.create("vic")
+    assert registry.tokens.end_session(api.secret) is False
+    assert registry.tokens.end_session(session.secret) is True
+    assert registry.tokens.end_session(session.secret) is False
+    with pytest.raises(Unauthenticated, match="revoked"):
+        registry.tokens.authenticate(session.secret)
+    assert registry.tokens.authenticate(api.secret) == "vic"
+
+
+def test_a_signin_link_refuses_what_is_not_a_live_link(registry: Registry, clock: ManualClock) -> None:
+    add_user(registry, "vic", "viewer")
+    api = registry.tokens.create("vic")
+    lifetime = timedelta(hours=12)
+    with pytest.raises(Unauthenticated, match="not a sign-in link"):
+        registry.tokens.redeem_signin_link(api.secret, session_lifetime=lifetime)
+    with pytest.raises(Unauthenticated, match="not known"):
+        registry.tokens.redeem_signin_link("chtr_" + "x" * 43, session_lifetime=lifetime)
+    with pytest.raises(Unauthenticated, match="not a charter sign-in link"):
+        registry.tokens.redeem_signin_link("hello", session_lifetime=lifetime)
+    with pytest.raises(MissingRole):
+        registry.as_user("vic").tokens.create_signin_link(ADMIN)
+    disabled = registry.tokens.create_signin_link("vic")
+    registry.users.disable("vic")
+    with pytest.raises(Unauthenticated, match="disabled"):
+        registry.tokens.redeem_signin_link(disabled.secret, session_lifetime=lifetime)
+    expired = registry.tokens.create_signin_link(ADMIN)
+    clock.advance(timedelta(minutes=61))
+    with pytest.raises(Unauthenticated, match="expired"):
+        registry.tokens.redeem_signin_link(expired.secret, session_lifetime=lifetime)

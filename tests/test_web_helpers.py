@@ -12,6 +12,7 @@ clock)` runs the server app in a thread on 127.0.0.1 (port chosen by the OS) and
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -131,8 +132,11 @@ def serve(settings: Settings, clock: ManualClock) -> Iterator[str]:
 
 
 def signed_in(base: str, token: str) -> httpx.Client:
-    """A client holding a session cookie, signed in through the one-time link."""
+    """A client holding a session cookie, signed in by pasting an API token into the form."""
     client = httpx.Client(base_url=base, follow_redirects=False, timeout=30)
-    response = client.get("/signin", params={"token": token})
+    form = client.get("/signin")
+    found = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert found, form.text
+    response = client.post("/signin", data={"token": token, "csrf": found.group(1)})
     assert response.status_code == 303, response.text
     return client

@@ -64,11 +64,54 @@ def test_signing_in_sets_a_sealed_http_only_strict_cookie(story: Story, base: st
         "/signin", data={"token": story.tokens["vic"], "csrf": csrf_of(form.text), "next": "//evil.example/"}
     )
     assert response.headers["location"] == "/"
-    # the one-time link signs in and lands on a URL without the token
+    # an API token is never accepted in a URL (it would end up in histories and logs)
     link = httpx.Client(base_url=base, follow_redirects=False)
-    response = link.get("/signin", params={"token": story.tokens["vic"], "next": "/audit"})
-    assert response.status_code == 303 and response.headers["location"] == "/"
-    assert link.get("/").status_code == 200
+    response = link.get("/signin", params={"token": story.tokens["vic"]})
+    assert response.status_code == 401 and "not a sign-in link" in response.text
+
+
+def test_a_signin_link_works_once_and_opens_a_session_that_signing_out_ends(story: Story, base: str) -> None:
+    admin = story.w.admin
+    link = admin.tokens.create_signin_link("vic")
+    before = ledger_length(admin)
+    browser = httpx.Client(base_url=base, follow_redirects=False)
+    response = browser.get("/signin", params={"token": link.secret, "next": "/audit"})
+    assert response.status_code == 303 and response.headers["location"] == "/"  # no token in the URL
+    assert link.secret not in response.headers["set-cookie"]
+    page = browser.get("/")
+    assert page.status_code == 200 and "vic" in page.text
+    tokens = {t.id: t for t in admin.tokens.list("vic")}
+    assert tokens[link.id].status == "revoked" and tokens[link.id].revoked_by == "vic"
+    (session,) = [t for t in tokens.values() if t.purpose == "web-session"]
+    assert session.status == "active" and session.expires_at == session.created_at + timedelta(hours=12)
+    events = admin.audit.log()[before:]
+    assert [e.action for e in events] == ["token.signin"]
+    assert events[0].actor == "vic" and events[0].payload["session_token"] == session.id
+    # a second use, from anywhere, is refused and writes nothing
+    again = httpx.Client(base_url=base, follow_redirects=False).get("/signin", params={"token": link.secret})
+    assert again.status_code == 401 and "already used" in again.text
+    assert ledger_length(admin) == before + 1
+    # a link, used or not, is never an API token
+    unused = admin.tokens.create_signin_link("vic")
+    for secret, reason in ((link.secret, "revoked"), (unused.secret, "sign-in link")):
+        api = httpx.get(f"{base}/api/v1/models", headers={"Authorization": f"Bearer {secret}"})
+        assert api.status_code == 401 and reason in api.text
+    # signing out revokes the session token: replaying the old cookie does not sign in again
+    cookie = browser.cookies.get("charter_session")
+    out = browser.post("/signout", data={"csrf": csrf_of(page.text)})
+    assert out.status_code == 303
+    assert {t.id: t.status for t in admin.tokens.list("vic")}[session.id] == "revoked"
+    replay = httpx.Client(base_url=base, follow_redirects=False, cookies={"charter_session": cookie or ""})
+    assert replay.get("/").status_code == 303
+
+
+def test_an_expired_signin_link_is_refused(story: Story, base: str, clock: ManualClock) -> None:
+    admin = story.w.admin
+    late = admin.tokens.create_signin_link("olga")
+    clock.advance(timedelta(hours=1, seconds=1))
+    response = httpx.get(f"{base}/signin", params={"token": late.secret})
+    assert response.status_code == 401 and "expired" in response.text
+    assert {t.id: t.status for t in admin.tokens.list("olga")}[late.id] == "expired"
 
 
 def test_a_session_ends_with_its_token_its_expiry_or_signing_out(

@@ -26,8 +26,8 @@ def server(
     signin_link: bool = typer.Option(
         False,
         "--signin-link",
-        help="Print a sign-in link for the web UI for the local user (CHARTER_USER), with a token "
-        "that expires in one hour (`make run` does this).",
+        help="Print a one-time sign-in link for the web UI for the local user (CHARTER_USER): it "
+        "works once, within an hour (`make run` does this).",
     ),
 ) -> None:
     """Serve the REST API (/api/v1, OpenAPI at /api/v1/openapi.json), the web UI (/), /healthz,
@@ -59,7 +59,7 @@ def server(
         os.environ["CHARTER_SERVER_JOBS"] = "1" if jobs else "0"
     say(f"charter serving on http://{host}:{port} (API /api/v1, web UI /, {workers} worker(s))")
     if link is not None:
-        say("sign in to the web UI with this link (valid for one hour):")
+        say("sign in to the web UI with this link (it works once, within the next hour):")
         typer.echo(link)  # on a line of its own, never wrapped, so a terminal makes it clickable
     if workers > 1:
         uvicorn.run(
@@ -78,9 +78,8 @@ def server(
 
 
 def _signin_link(registry: Registry, host: str, port: int) -> str:
-    from datetime import timedelta
     from urllib.parse import urlencode
 
-    token = registry.tokens.create(registry.actor, name="web sign-in link", expires=timedelta(hours=1))
+    token = registry.tokens.create_signin_link(registry.actor)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     return f"http://{shown}:{port}/signin?{urlencode({'token': token.secret})}"

@@ -66,12 +66,13 @@ def token_list(
         json_out,
         lambda: table(
             "API tokens",
-            ["id", "user", "name", "status", "created", "by", "expires", "revoked"],
+            ["id", "user", "name", "purpose", "status", "created", "by", "expires", "revoked"],
             [
                 (
                     t.id,
                     t.user,
                     t.name,
+                    t.purpose,
                     t.status,
                     _when(t, "created_at"),
                     t.created_by,

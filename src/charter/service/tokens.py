@@ -8,6 +8,11 @@ replayed); the secret is shown once, at creation, and never stored, logged or au
 cached by its digest until the ledger head moves. Every change that can invalidate a token — a
 revocation, disabling its user — appends an audit event, which moves the head, so such a token is
 refused on the very next request. Expiry is checked against the clock on every call, cached or not.
+
+A token's purpose is `api` (any client), `signin-link` or `web-session`. `charter server
+--signin-link` prints a link holding a one-time `signin-link` token: it cannot call the API, and
+the web UI redeems it exactly once (`redeem_signin_link`), revoking it and opening a `web-session`
+token for the same user in the same transaction; signing out revokes that session token.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ if TYPE_CHECKING:
 
 PREFIX = "chtr_"
 DEFAULT_EXPIRY = timedelta(days=90)
+API, SIGNIN_LINK, WEB_SESSION = "api", "signin-link", "web-session"
+SIGNIN_LINK_LIFETIME = timedelta(hours=1)
 _MAX_SECRET_LENGTH = 200  # a real secret is 48 characters; anything much longer is not one
 _MAX_NAME_LENGTH = 100
 
@@ -61,6 +68,7 @@ class TokenInfo:
     id: int
     user: str
     name: str
+    purpose: str  # api | signin-link | web-session
     created_at: datetime
     created_by: str
     expires_at: datetime | None
@@ -74,6 +82,7 @@ class TokenInfo:
             record.id,
             record.user,
             record.name,
+            record.purpose,
             record.created_at,
             record.created_by,
             record.expires_at,
@@ -87,6 +96,7 @@ class TokenInfo:
             "id": self.id,
             "user": self.user,
             "name": self.name,
+            "purpose": self.purpose,
             "created_at": self.created_at.isoformat(),
             "created_by": self.created_by,
             "expires_at": _iso(self.expires_at),
@@ -111,6 +121,7 @@ class _Accepted:
     digest: str
     user: str
     expires_at: datetime | None
+    purpose: str
 
 
 class TokenService:
@@ -124,7 +135,14 @@ class TokenService:
     def create(
         self, user: str, *, name: str = "", expires: timedelta | None = DEFAULT_EXPIRY
     ) -> CreatedToken:
-        """A new token for `user` (admin only); `expires=None` means it never expires."""
+        """A new API token for `user` (admin only); `expires=None` means it never expires."""
+        return self._issue(user, name=name, expires=expires, purpose=API)
+
+    def create_signin_link(self, user: str, *, lifetime: timedelta = SIGNIN_LINK_LIFETIME) -> CreatedToken:
+        """A one-time web sign-in token for `user` (admin only), valid for `lifetime` or until used."""
+        return self._issue(user, name="web sign-in link", expires=lifetime, purpose=SIGNIN_LINK)
+
+    def _issue(self, user: str, *, name: str, expires: timedelta | None, purpose: str) -> CreatedToken:
         name = name.strip()
         if len(name) > _MAX_NAME_LENGTH or any(not c.isprintable() for c in name):
             raise InvalidInput(
@@ -152,12 +170,19 @@ class TokenService:
                 at=now,
                 by=self.registry.actor,
                 expires_at=None if expires is None else now + expires,
+                purpose=purpose,
             )
             tx.ledger.append(
                 self.registry.actor,
                 "token.created",
                 f"user:{user}",
-                {"token": record.id, "user": user, "name": name, "expires_at": _iso(record.expires_at)},
+                {
+                    "token": record.id,
+                    "user": user,
+                    "name": name,
+                    "purpose": purpose,
+                    "expires_at": _iso(record.expires_at),
+                },
             )
             info = TokenInfo.of(record, now)
         return CreatedToken(**info.__dict__, secret=secret)
@@ -186,7 +211,8 @@ class TokenService:
                     token=token_id,
                 )
             now = tx.clock.now()
-            tokens.revoke(token_id, at=now, by=self.registry.actor)
+            if not tokens.revoke(token_id, at=now, by=self.registry.actor):
+                raise Refused(f"API token {token_id} was revoked by someone else just now", token=token_id)
             tx.ledger.append(
                 self.registry.actor,
                 "token.revoked",
@@ -208,7 +234,77 @@ class TokenService:
             raise Unauthenticated("the token is not known")
         if accepted.expires_at is not None and self.registry.clock.now() >= accepted.expires_at:
             raise Unauthenticated(f"the token expired at {accepted.expires_at.isoformat()}")
+        if accepted.purpose == SIGNIN_LINK:
+            raise Unauthenticated(
+                "that is a one-time web sign-in link, not an API token; open the link in a browser"
+            )
         return accepted.user
+
+    def redeem_signin_link(self, secret: str, *, session_lifetime: timedelta) -> tuple[str, CreatedToken]:
+        """Use a one-time sign-in link: revoke it and open a `web-session` token for its user, in one
+        transaction (of two concurrent redemptions exactly one succeeds). Returns the user and the
+        session token; `Unauthenticated` if the link is unknown, used, expired or its user disabled."""
+        if not secret.startswith(PREFIX) or len(secret) > _MAX_SECRET_LENGTH:
+            raise Unauthenticated("that is not a charter sign-in link (its token starts with chtr_)")
+        digest = token_digest(secret)
+        session_secret = new_secret()
+        with self.registry.store.write() as tx:
+            tokens = TokenRepo(tx.conn)
+            link = tokens.find_by_digest(digest)
+            if link is None or not hmac.compare_digest(link.digest, digest):
+                raise Unauthenticated("the sign-in link is not known")
+            if link.purpose != SIGNIN_LINK:
+                raise Unauthenticated("that token is not a sign-in link; paste it into the sign-in form")
+            now = tx.clock.now()
+            if link.revoked_at is not None:
+                raise Unauthenticated(
+                    f"the sign-in link was already used (or revoked) at {link.revoked_at.isoformat()}; "
+                    "sign-in links work once — ask for a new one or sign in with an API token"
+                )
+            if link.expires_at is not None and now >= link.expires_at:
+                raise Unauthenticated(f"the sign-in link expired at {link.expires_at.isoformat()}")
+            if link.user_disabled:
+                raise Unauthenticated("the sign-in link's user is disabled")
+            holder = tx.users.find(link.user)
+            assert holder is not None
+            if not tokens.revoke(link.id, at=now, by=link.user):
+                raise Unauthenticated("the sign-in link was used by another request just now")
+            session = tokens.add(
+                holder.id,
+                "web session",
+                token_digest(session_secret),
+                at=now,
+                by=link.user,
+                expires_at=now + session_lifetime,
+                purpose=WEB_SESSION,
+            )
+            tx.ledger.append(
+                link.user,
+                "token.signin",
+                f"user:{link.user}",
+                {"link": link.id, "session_token": session.id, "expires_at": _iso(session.expires_at)},
+            )
+            info = TokenInfo.of(session, now)
+        return link.user, CreatedToken(**info.__dict__, secret=session_secret)
+
+    def end_session(self, secret: str) -> bool:
+        """Sign-out: revoke `secret` if it is a web-session token (API tokens pasted into the sign-in
+        form stay valid: only their cookie is dropped). True if a token was revoked."""
+        digest = token_digest(secret)
+        with self.registry.store.write() as tx:
+            tokens = TokenRepo(tx.conn)
+            record = tokens.find_by_digest(digest)
+            if record is None or record.purpose != WEB_SESSION or record.revoked_at is not None:
+                return False
+            if not tokens.revoke(record.id, at=tx.clock.now(), by=record.user):
+                return False
+            tx.ledger.append(
+                record.user,
+                "token.revoked",
+                f"user:{record.user}",
+                {"token": record.id, "user": record.user, "name": record.name, "reason": "signed out"},
+            )
+        return True
 
     def _cached(self, digest: str) -> _Accepted | None:
         cached_at, entries = self._accepted
@@ -227,7 +323,7 @@ class TokenService:
             raise Unauthenticated(f"the token was revoked at {record.revoked_at.isoformat()}")
         if record.user_disabled:
             raise Unauthenticated("the token's user is disabled")
-        accepted = _Accepted(record.digest, record.user, record.expires_at)
+        accepted = _Accepted(record.digest, record.user, record.expires_at, record.purpose)
         if before == after:  # the head did not move while reading: the answer holds at `before`
             with self._lock:
                 cached_at, entries = self._accepted

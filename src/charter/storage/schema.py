@@ -518,6 +518,8 @@ api_tokens = sa.Table(
     _id(),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
     sa.Column("name", sa.String(100), nullable=False),
+    # api (any client) | signin-link (one web sign-in, then revoked) | web-session (made by that sign-in)
+    sa.Column("purpose", sa.String(20), nullable=False, server_default="api"),
     sa.Column("digest", DIGEST, nullable=False, unique=True),  # hex SHA-256 of the secret
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("created_by", USER, nullable=False),

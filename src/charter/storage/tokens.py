@@ -18,6 +18,7 @@ class TokenRecord:
     user: str
     user_disabled: bool
     name: str
+    purpose: str
     digest: str
     created_at: datetime
     created_by: str
@@ -31,6 +32,7 @@ _COLUMNS = (
     users.c.name.label("user"),
     users.c.disabled.label("user_disabled"),
     api_tokens.c.name,
+    api_tokens.c.purpose,
     api_tokens.c.digest,
     api_tokens.c.created_at,
     api_tokens.c.created_by,
@@ -48,11 +50,25 @@ class TokenRepo:
         return sa.select(*_COLUMNS).join(users, users.c.id == api_tokens.c.user_id)
 
     def add(
-        self, user_id: int, name: str, digest: str, *, at: datetime, by: str, expires_at: datetime | None
+        self,
+        user_id: int,
+        name: str,
+        digest: str,
+        *,
+        at: datetime,
+        by: str,
+        expires_at: datetime | None,
+        purpose: str = "api",
     ) -> TokenRecord:
         key = self.conn.execute(
             sa.insert(api_tokens).values(
-                user_id=user_id, name=name, digest=digest, created_at=at, created_by=by, expires_at=expires_at
+                user_id=user_id,
+                name=name,
+                purpose=purpose,
+                digest=digest,
+                created_at=at,
+                created_by=by,
+                expires_at=expires_at,
             )
         ).inserted_primary_key
         assert key is not None
@@ -74,10 +90,15 @@ class TokenRepo:
             query = query.where(users.c.name == user)
         return [_record(row) for row in self.conn.execute(query)]
 
-    def revoke(self, token_id: int, *, at: datetime, by: str) -> None:
-        self.conn.execute(
-            sa.update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=at, revoked_by=by)
+    def revoke(self, token_id: int, *, at: datetime, by: str) -> bool:
+        """Revoke the token unless it is revoked already; True if this call revoked it (so of two
+        concurrent revocations exactly one wins: a one-time link is redeemed once)."""
+        result = self.conn.execute(
+            sa.update(api_tokens)
+            .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=at, revoked_by=by)
         )
+        return result.rowcount == 1
 
 
 def _record(row: Any) -> TokenRecord:
@@ -86,6 +107,7 @@ def _record(row: Any) -> TokenRecord:
         user=row.user,
         user_disabled=bool(row.user_disabled),
         name=row.name,
+        purpose=row.purpose,
         digest=row.digest,
         created_at=row.created_at,
         created_by=row.created_by,

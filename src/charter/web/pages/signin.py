@@ -8,7 +8,7 @@ import secrets
 from fastapi import APIRouter, Form, Request, Response
 
 from charter.errors import Unauthenticated
-from charter.web.session import SESSION_COOKIE, SIGNIN_COOKIE
+from charter.web.session import DEFAULT_MAX_AGE, SESSION_COOKIE, SIGNIN_COOKIE
 from charter.web.site import Forbidden, Site
 
 log = logging.getLogger("charter.web")
@@ -44,10 +44,15 @@ def add(router: APIRouter, site: Site) -> None:
         )
         return response
 
-    def sign_in(request: Request, token: str, target: str) -> Response:
+    def sign_in(request: Request, token: str, target: str, *, link: bool = False) -> Response:
         secret = token.strip()
         try:
-            user = site.ctx.authenticate(secret)
+            if link:  # one-time: the link's token is revoked and a session token takes its place
+                tokens = site.ctx.root.tokens
+                user, session = tokens.redeem_signin_link(secret, session_lifetime=DEFAULT_MAX_AGE)
+                secret = session.secret
+            else:
+                user = site.ctx.authenticate(secret)
         except Unauthenticated as refused:
             reason = refused.details.get("reason", "the token was refused")
             return form(request, next_url=target, message=f"Sign-in failed: {reason}.", status=401)
@@ -60,7 +65,7 @@ def add(router: APIRouter, site: Site) -> None:
     @router.get("/signin")
     def signin_page(request: Request, token: str = "", next: str = "/", ended: str = "") -> Response:
         if token:  # a one-time link: sign in, then land on a URL without the token
-            return sign_in(request, token, "/")
+            return sign_in(request, token, "/", link=True)
         if not ended and site.session(request) is not None:
             return site.redirect(safe_next(next))
         return form(request, next_url=next, message=ended)
@@ -82,6 +87,9 @@ def add(router: APIRouter, site: Site) -> None:
     @router.post("/signout")
     def signout(request: Request, csrf: str = Form("")) -> Response:
         viewer = site.poster(request, csrf)
+        session = site.session(request)
+        if session is not None:  # a session opened by a sign-in link ends for good
+            site.ctx.root.tokens.end_session(session.token)
         log.info("web sign-out: %s", viewer.user)
         response = site.redirect("/signin")
         response.delete_cookie(SESSION_COOKIE, path="/")
