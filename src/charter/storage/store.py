@@ -5,50 +5,83 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Connection, Engine
 
 from charter.clock import Clock
 from charter.storage.blobs import BlobStore
-from charter.storage.datasets import DatasetRepo
 from charter.storage.engine import WRITE
 from charter.storage.ledger import Ledger
-from charter.storage.models import ModelRepo
-from charter.storage.policies import PolicyRepo
-from charter.storage.prompts import PromptRepo
-from charter.storage.rollouts import RolloutRepo
-from charter.storage.slots import SlotRepo
-from charter.storage.transactions import TransactionRepo
 from charter.storage.users import UserRepo
+
+if TYPE_CHECKING:
+    from charter.storage.datasets import DatasetRepo
+    from charter.storage.models import ModelRepo
+    from charter.storage.policies import PolicyRepo
+    from charter.storage.prompts import PromptRepo
+    from charter.storage.rollouts import RolloutRepo
+    from charter.storage.slots import SlotRepo
+    from charter.storage.transactions import TransactionRepo
 
 
 @dataclass
 class Tx:
-    """One database transaction and everything that works inside it."""
+    """One database transaction and everything that works inside it. The repositories are made
+    (and their modules imported) on first use, so a command pays only for the registries it reads."""
 
     conn: Connection
     clock: Clock
     writable: bool
     ledger: Ledger = field(init=False)
     users: UserRepo = field(init=False)
-    policies: PolicyRepo = field(init=False)
-    models: ModelRepo = field(init=False)
-    datasets: DatasetRepo = field(init=False)
-    prompts: PromptRepo = field(init=False)
-    slots: SlotRepo = field(init=False)
-    rollouts: RolloutRepo = field(init=False)
-    transactions: TransactionRepo = field(init=False)
 
     def __post_init__(self) -> None:
         self.ledger = Ledger(self.conn, self.clock)
         self.users = UserRepo(self.conn)
-        self.policies = PolicyRepo(self.conn)
-        self.models = ModelRepo(self.conn)
-        self.datasets = DatasetRepo(self.conn)
-        self.prompts = PromptRepo(self.conn)
-        self.slots = SlotRepo(self.conn)
-        self.rollouts = RolloutRepo(self.conn)
-        self.transactions = TransactionRepo(self.conn)
+
+    @cached_property
+    def policies(self) -> PolicyRepo:
+        from charter.storage.policies import PolicyRepo
+
+        return PolicyRepo(self.conn)
+
+    @cached_property
+    def models(self) -> ModelRepo:
+        from charter.storage.models import ModelRepo
+
+        return ModelRepo(self.conn)
+
+    @cached_property
+    def datasets(self) -> DatasetRepo:
+        from charter.storage.datasets import DatasetRepo
+
+        return DatasetRepo(self.conn)
+
+    @cached_property
+    def prompts(self) -> PromptRepo:
+        from charter.storage.prompts import PromptRepo
+
+        return PromptRepo(self.conn)
+
+    @cached_property
+    def slots(self) -> SlotRepo:
+        from charter.storage.slots import SlotRepo
+
+        return SlotRepo(self.conn)
+
+    @cached_property
+    def rollouts(self) -> RolloutRepo:
+        from charter.storage.rollouts import RolloutRepo
+
+        return RolloutRepo(self.conn)
+
+    @cached_property
+    def transactions(self) -> TransactionRepo:
+        from charter.storage.transactions import TransactionRepo
+
+        return TransactionRepo(self.conn)
 
 
 class Store:
