@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from charter.domain import policy
 from charter.domain.canonical import canonical_json
 from charter.domain.roles import Action
@@ -64,6 +62,8 @@ class PolicyService:
     def apply(self, document: Mapping[str, Any] | str) -> Policy:
         """Apply a policy document (a mapping, or YAML text): its sections replace the current ones."""
         if isinstance(document, str):
+            import yaml  # only here: most commands never parse a policy file
+
             try:
                 document = yaml.safe_load(document)
             except yaml.YAMLError as exc:

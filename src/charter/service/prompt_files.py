@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from charter.domain.prompt_files import (
     PromptFile,
@@ -111,6 +110,8 @@ def read_prompt_file(path: Path) -> PromptFile:
     body = None
     if kind == "md":
         text, body = split_front_matter(text)
+    import yaml  # imported on first use: listing and showing prompts never parse files
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -127,28 +128,35 @@ def read_prompt_file(path: Path) -> PromptFile:
 # --- writing ------------------------------------------------------------------------------------
 
 
-class _Dumper(yaml.SafeDumper):
-    """Multi-line text as literal blocks, so exported templates read like the originals."""
-
-
 _YAML_BREAKS = ("\r", "\x85", "\u2028", "\u2029")  # YAML would read these as plain newlines
 
 
-def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    if any(c in value for c in _YAML_BREAKS):
-        style: str | None = '"'  # escaped, so they survive
-    else:
-        style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+@functools.cache
+def _dumper() -> type[Any]:
+    """A YAML dumper writing multi-line text as literal blocks, so exported templates read like the
+    originals (made on first use, so importing this module does not import PyYAML)."""
+    import yaml
 
+    class Dumper(yaml.SafeDumper):
+        pass
 
-_Dumper.add_representer(str, _text)
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        if any(c in value for c in _YAML_BREAKS):
+            style: str | None = '"'  # escaped, so they survive
+        else:
+            style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return Dumper
 
 
 def render_file(prompt: PromptFile) -> str:
     """The text of a prompt file (YAML, or Markdown with front matter)."""
     document = to_document(prompt)
-    front = yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    import yaml
+
+    front = yaml.dump(document, Dumper=_dumper(), sort_keys=False, allow_unicode=True, width=100)
     if prompt.format == "md":
         return f"---\n{front}---\n{prompt.content.template or ''}"
     return front
