@@ -18,6 +18,7 @@ development and every tenth one to staging. Measured:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -89,6 +90,19 @@ def _build(home: Path, prompts: int, versions: int) -> dict[str, Any]:
     return {"sync_seconds": sync_seconds, "versions": prompts * versions}
 
 
+def _instructions(command: list[str], env: dict[str, str]) -> int | None:
+    """User-space instructions the command executes, counted by valgrind's callgrind: unlike wall
+    time this does not depend on what else the machine is doing (None without valgrind)."""
+    if shutil.which("valgrind") is None:
+        return None
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True,
+    )  # fmt: skip
+    found = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
+    return int(found.group(1)) if found else None
+
+
 def _cli_median(args: list[str], env: dict[str, str], runs: int) -> float:
     charter = str(Path(sys.executable).with_name("charter"))
     samples = []
@@ -130,11 +144,15 @@ def run(workdir: Path, quick: bool) -> list[dict[str, Any]]:
             "notes": f"{versions} syncs of a {prompts}-file folder, every template changed each time",
         }
     ]
+    cli = str(Path(sys.executable).with_name("charter"))
     rows.append(
         {
             "name": "prompts: CLI baseline (charter user list)",
             "median_s": _cli_median(["user", "list", "--json"], env, runs),
             "runs": runs,
+            "instructions": _instructions([cli, "user", "list", "--json"], env),
+            "python_pass_instructions": _instructions([sys.executable, "-c", "pass"], env),
+            "sqlalchemy_import_instructions": _instructions([sys.executable, "-c", "import sqlalchemy"], env),
             "notes": "the cost every command pays to start and open the store, for comparison",
         }
     )
@@ -148,6 +166,7 @@ def run(workdir: Path, quick: bool) -> list[dict[str, Any]]:
                 "name": f"prompts: CLI prompt {label}",
                 "median_s": _cli_median(args, env, runs),
                 "runs": runs,
+                "instructions": _instructions([cli, *args], env),
                 "notes": f"{size}, SQLite, a new process per run; target well under 1 s",
             }
         )
