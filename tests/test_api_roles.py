@@ -38,6 +38,7 @@ EXPECTED: dict[str, tuple[str | None, dict[str, Any] | None, dict[str, str]]] = 
     "webhooks.add": (ADMIN, {"url": "https://hooks.example.com/x", "events": "model.*"}, {}),
     "webhooks.remove": (ADMIN, None, {"webhook_id": "1"}),
     "webhooks.deliver_due": (ADMIN, {}, {}),
+    "webhooks.prune": (ADMIN, {}, {}),
     "models.register": (
         AUTHOR,
         {"spec": {**MODEL_SPEC, "provider_model": "claude-x-20251101"}},

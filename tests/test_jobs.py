@@ -181,9 +181,13 @@ def test_the_ready_made_jobs_run_as_the_registry_user(
 
     hook = registry.webhooks.add("http://127.0.0.1:9/closed", "user.*").webhook
     add_user(registry, "bob", "viewer")
-    assert [j.name for j in server_jobs(registry.settings)] == ["rollout-ticker", "webhook-deliverer"]
+    assert [j.name for j in server_jobs(registry.settings)] == [
+        "rollout-ticker",
+        "webhook-deliverer",
+        "webhook-pruner",
+    ]
     runner = JobRunner(lambda: registry, clock, server_jobs(registry.settings), holder="x")
-    assert runner.run_once() == ["rollout-ticker", "webhook-deliverer"]
+    assert runner.run_once() == ["rollout-ticker", "webhook-deliverer", "webhook-pruner"]
     attempted = registry.webhooks.deliveries(hook.id).deliveries[0]
     assert attempted.attempts == 1 and "ConnectError" in (attempted.last_error or "")
     assert registry.rollouts.tick().items == ()  # nothing active: the ticker had nothing to do

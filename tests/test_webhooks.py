@@ -343,6 +343,40 @@ def test_input_is_validated_and_only_admins_manage_webhooks(registry: Registry, 
     assert [e.action for e in registry.audit.log()][-1] == "user.added"  # nothing else was written
 
 
+def test_finished_deliveries_of_old_events_are_pruned_and_pending_ones_kept(
+    registry: Registry, receiver: Receiver, clock: ManualClock
+) -> None:
+    hook = registry.webhooks.add(receiver.url, "user.*").webhook.id
+    add_user(registry, "bob", "viewer")
+    doomed = registry.webhooks.add(receiver.url, "user.*").webhook.id
+    add_user(registry, "carol", "viewer")
+    registry.webhooks.remove(doomed)  # carol's delivery to it is given up: failed
+    registry.webhooks.deliver_due()
+    clock.advance(timedelta(days=20))
+    add_user(registry, "dave", "viewer")
+    registry.webhooks.deliver_due()
+    assert registry.webhooks.deliveries(hook).counts == {"pending": 0, "delivered": 3, "failed": 0}
+    assert registry.webhooks.deliveries(doomed).counts == {"pending": 0, "delivered": 0, "failed": 1}
+    ledger = len(registry.audit.log())
+    clock.advance(timedelta(days=15))  # bob's and carol's events are 35 days old, dave's 15
+
+    report = registry.webhooks.prune()
+
+    assert report.deleted == 3 and report.before == clock.now() - timedelta(days=30)
+    assert registry.webhooks.deliveries(hook).counts == {"pending": 0, "delivered": 1, "failed": 0}
+    assert registry.webhooks.deliveries(doomed).counts == {"pending": 0, "delivered": 0, "failed": 0}
+    assert len(registry.audit.log()) == ledger  # operational data: the ledger does not change
+    assert registry.webhooks.prune().deleted == 0
+    add_user(registry, "erin", "viewer")  # a pending delivery, never pruned however old
+    clock.advance(timedelta(days=400))
+    assert registry.webhooks.prune(older_than=timedelta(days=1)).deleted == 1  # dave's
+    assert registry.webhooks.deliveries(hook).counts == {"pending": 1, "delivered": 0, "failed": 0}
+    with pytest.raises(InvalidInput, match="positive"):
+        registry.webhooks.prune(older_than=timedelta(0))
+    with pytest.raises(MissingRole):
+        registry.as_user("bob").webhooks.prune()
+
+
 @pytest.fixture
 def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
     monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "store"))
@@ -375,6 +409,9 @@ def test_the_webhook_commands(cli: Cli, receiver: Receiver) -> None:
     assert cli("webhook", "remove", str(hook["id"])).code == 0
     assert cli("webhook", "list", "--json").json() == []
     log = cli("audit", "log", "--json").json()
+    pruned = cli("webhook", "prune", "--older-than", "1d", "--json")
+    assert pruned.code == 0 and pruned.json()["deleted"] == 0
+    assert cli("webhook", "prune", "--older-than", "soon").code == 1
     assert [e["action"] for e in log if e["action"].startswith("webhook.")] == [
         "webhook.added",
         "webhook.removed",

@@ -89,6 +89,7 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("webhooks", "remove", "DELETE", "/webhooks/{webhook_id}", "Remove a webhook"),
     _op("webhooks", "deliver_due", "POST", "/webhooks/deliveries/run", "Deliver what is due now"),
     _op("webhooks", "deliveries", "GET", "/webhooks/{webhook_id}/deliveries", "Delivery status"),
+    _op("webhooks", "prune", "POST", "/webhooks/deliveries/prune", "Delete old finished deliveries"),
     # --- models ---------------------------------------------------------------------------------
     _op("models", "list", "GET", "/models", "Registered models", paged=True),
     _op("models", "model", "GET", "/models/{name}", "One model: aliases, reviewers, versions"),

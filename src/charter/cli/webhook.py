@@ -150,3 +150,24 @@ def webhook_deliver(
             f"{report.count('failed') + report.abandoned} failed"
         ),
     )
+
+
+@webhook_app.command("prune")
+def webhook_prune(
+    older_than: str = typer.Option(
+        "30d", "--older-than", help="Keep finished deliveries of events newer than this (30d, 12h, …)."
+    ),
+    json_out: bool = JsonFlag,
+) -> None:
+    """Delete delivered and failed deliveries of old events (admin only; pending ones stay). The
+    server does this hourly for deliveries older than 30 days; the events stay in the ledger."""
+    from charter.domain.times import parse_duration
+
+    report = registry().webhooks.prune(older_than=parse_duration(older_than))
+    emit(
+        report,
+        json_out,
+        lambda: say(
+            f"{report.deleted} finished deliveries of events before {report.before.isoformat()} deleted"
+        ),
+    )

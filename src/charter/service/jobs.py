@@ -1,4 +1,5 @@
-"""Background jobs of the server: the rollout ticker, the webhook deliverer, the checkpoint signer.
+"""Background jobs of the server: the rollout ticker, the webhook deliverer and pruner, the checkpoint
+signer.
 
 Every server process runs a `JobRunner`. Before a job runs, its lease must be held: with several
 processes on one database, exactly one runs each job at a time, and when that process dies its
@@ -74,6 +75,15 @@ def webhook_deliverer(interval: float = 2.0, limit: int = 100) -> Job:
     return Job("webhook-deliverer", interval, run, Role.ADMIN)
 
 
+def webhook_pruner(interval: float = 3600.0) -> Job:
+    """Delete finished webhook deliveries older than the retention (`WebhookService.prune`)."""
+
+    def run(registry: Registry) -> object:
+        return registry.webhooks.prune()
+
+    return Job("webhook-pruner", interval, run, Role.ADMIN)
+
+
 def checkpoint_signer(interval: float = 900.0) -> Job:
     """Sign the ledger's head when it has moved since the last checkpoint; does nothing unless a
     checkpoint key is configured (CHARTER_CHECKPOINT_KEY)."""
@@ -88,7 +98,7 @@ def checkpoint_signer(interval: float = 900.0) -> Job:
 
 def server_jobs(settings: Settings) -> list[Job]:
     """The jobs a server process runs: the checkpoint signer only when a key is configured."""
-    jobs = [rollout_ticker(), webhook_deliverer()]
+    jobs = [rollout_ticker(), webhook_deliverer(), webhook_pruner()]
     if settings.checkpoint_key is not None:
         jobs.append(checkpoint_signer())
     return jobs

@@ -5,6 +5,10 @@
 records each outcome in another short one. Delivery bookkeeping is operational data: it is not
 audited (that would create events about events). Adding and removing webhooks is audited; the secret
 never enters the ledger.
+
+Finished deliveries (delivered or failed) are kept for `RETENTION` after their event, then the
+server's pruner job deletes them (`prune`), so the outbox does not grow with the ledger; pending
+deliveries are never pruned.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from charter.domain.roles import Action
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("charter.webhooks")
 
+RETENTION = timedelta(days=30)  # how long finished deliveries are kept after their event
 CHUNK = 10  # deliveries claimed, then sent in parallel, at a time
 TIMEOUT = 5.0  # seconds per HTTP phase; well under the first retry delay (≥ 9 s), which is the claim
 
@@ -209,6 +214,15 @@ class DeliveryReport:
 
 
 @dataclass(frozen=True)
+class PruneReport:
+    before: datetime  # deliveries of events audited before this instant were eligible
+    deleted: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"before": self.before.isoformat(), "deleted": self.deleted}
+
+
+@dataclass(frozen=True)
 class _Sent:
     claimed: Claimed
     http_status: int | None
@@ -317,6 +331,20 @@ class WebhookService:
                 with operational(engine) as conn:
                     attempts.extend(_record(WebhookRepo(conn), s, clock.now()) for s in sent)
         return DeliveryReport(started, tuple(attempts), abandoned)
+
+    def prune(self, *, older_than: timedelta = RETENTION) -> PruneReport:
+        """Delete the finished (delivered or failed) deliveries of events older than `older_than`;
+        pending deliveries stay. Operational data, like the delivery bookkeeping: not audited."""
+        if older_than <= timedelta(0):
+            raise InvalidInput(f"older_than must be a positive duration (30d, 12h, …), not {older_than}")
+        with self.registry.store.read() as tx:
+            authorize(tx, self._actor, Action.MANAGE_WEBHOOKS)
+        before = self.registry.clock.now() - older_than
+        with operational(self.registry.store.engine) as conn:
+            deleted = WebhookRepo(conn).prune_finished(before)
+        if deleted:
+            log.info("webhook outbox: pruned %d finished deliveries of events before %s", deleted, before)
+        return PruneReport(before, deleted)
 
     def _client(self) -> httpx.Client:
         import httpx

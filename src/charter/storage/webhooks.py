@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from charter.domain.ledger import AuditEvent
+from charter.domain.ledger import AuditEvent, format_time
 from charter.domain.webhooks import MAX_ATTEMPTS, DeliveryStatus, matches, retry_delay
 from charter.storage.engine import WRITE
 from charter.storage.schema import audit_events, webhook_outbox, webhooks
@@ -186,6 +186,27 @@ class WebhookRepo:
         finally:
             result.close()
         return best
+
+    # --- retention ------------------------------------------------------------------------------
+
+    def prune_finished(self, before: datetime) -> int:
+        """Delete the delivered and failed deliveries of events audited before `before` (pending ones
+        stay, whatever their age); how many were deleted. The events stay in the ledger."""
+        last = self.conn.execute(
+            sa.select(audit_events.c.sequence)
+            .where(audit_events.c.time < format_time(before))
+            .order_by(audit_events.c.sequence.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if last is None:
+            return 0
+        return int(
+            self.conn.execute(
+                sa.delete(webhook_outbox).where(
+                    webhook_outbox.c.sequence <= last, webhook_outbox.c.status.in_((DELIVERED, FAILED))
+                )
+            ).rowcount
+        )
 
     # --- claiming and recording (operational transactions) -----------------------------------
 
