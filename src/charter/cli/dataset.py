@@ -146,19 +146,20 @@ def add(
     v = result.version
 
     def human() -> None:
-        if result.created:
+        lake = v.kind in ("iceberg", "delta")
+        if result.created and lake:
+            say(f"added [bold]{v.ref}[/] ({v.kind} table by reference, {v.row_count} rows): {v.sources[0]}")
+        elif result.created:
             say(
-                f"added [bold]{v.ref}[/] ({v.kind}, "
-                + (f"{v.sources[0]}" if v.kind in ("iceberg", "delta") else f"{v.files} files")
-                + f", {_human_bytes(v.bytes_total)}"
+                f"added [bold]{v.ref}[/] ({v.kind}, {v.files} files, {_human_bytes(v.bytes_total)}"
                 + (f", {v.row_count} rows" if v.row_count is not None else "")
                 + ")"
             )
         else:
             say(f"unchanged: the content equals {v.ref}; no new version")
         say(
-            f"read {_human_bytes(result.bytes_read)}, newly stored {_human_bytes(result.bytes_new)} "
-            f"in {result.seconds:.2f} s"
+            ("scanned the table" if lake else f"read {_human_bytes(result.bytes_read)}")
+            + f", newly stored {_human_bytes(result.bytes_new)} in {result.seconds:.2f} s"
         )
 
     emit(result, json_out, human)
