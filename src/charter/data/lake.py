@@ -132,6 +132,8 @@ def parse_ref(kind: str, text: str) -> TableRef:
     if kind not in KINDS:
         raise InvalidInput(f"{kind!r} is not a lake table kind; accepted: {', '.join(KINDS)}")
     text = text.strip()
+    if "\x00" in text:
+        raise InvalidInput(f"the table reference {text!r} contains a NUL character; give a path or URI")
     if kind == "iceberg":
         catalog, hash_, name = text.rpartition("#")
         if not hash_ or not catalog or not name:
