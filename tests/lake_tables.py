@@ -42,11 +42,13 @@ class Iceberg:
         return f"{self.catalog}#{self.table}"
 
 
-def iceberg_table(folder: Path) -> Iceberg:
-    """Namespace `lake`, table `events`: snapshot 1 holds 300 rows, snapshot 2 adds 100 more."""
+def iceberg_table(folder: Path, warehouse: Path | None = None) -> Iceberg:
+    """Namespace `lake`, table `events`: snapshot 1 holds 300 rows, snapshot 2 adds 100 more. The
+    catalog is FOLDER/catalog.db; the table's files are in `warehouse` (default FOLDER/warehouse)."""
     from pyiceberg.catalog.sql import SqlCatalog
 
-    warehouse = folder / "warehouse"
+    warehouse = warehouse or folder / "warehouse"
+    folder.mkdir(parents=True, exist_ok=True)
     warehouse.mkdir(parents=True)
     uri = f"sqlite:///{folder / 'catalog.db'}"
     catalog = SqlCatalog("default", uri=uri, warehouse=f"file://{warehouse}")

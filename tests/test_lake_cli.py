@@ -115,7 +115,14 @@ def test_over_http_the_server_opens_tables_only_under_the_allowed_roots(
     with pytest.raises(PermissionDenied):  # a symbolic link out of the root does not help
         (tmp_path / "allowed" / "link").symlink_to(outside)
         remote.datasets.add_table("deltas", delta=str(tmp_path / "allowed" / "link"), role="train")
+    # a catalog under the root whose table keeps its files elsewhere on the server
+    spread = iceberg_table(tmp_path / "allowed" / "ice", warehouse=tmp_path / "elsewhere" / "warehouse")
+    with pytest.raises(PermissionDenied, match="reads file:///") as outside_files:
+        remote.datasets.add_table("events", iceberg=spread.ref, role="train")
+    assert str(tmp_path / "elsewhere" / "warehouse") in outside_files.value.message
     assert len(registry.audit.log()) == events and registry.datasets.list() == []
+    inside_ice = iceberg_table(tmp_path / "allowed" / "ice2")
+    assert remote.datasets.add_table("events", iceberg=inside_ice.ref, role="train").version.row_count == 400
     added = remote.datasets.add_table("deltas", delta=str(inside), table_version=0, role="train")
     assert added.created and added.version.kind == "delta" and added.version.row_count == 250
     report = remote.datasets.checkout("deltas@1", tmp_path / "out")  # read on the client's side

@@ -54,7 +54,13 @@ def spec_document_without_files(arguments: Mapping[str, Any], settings: Settings
 
 
 def lake_table_under_roots(arguments: Mapping[str, Any], settings: Settings) -> None:
+    """Refuse a table or catalog named by a server path outside CHARTER_LAKE_ROOTS, and confine the
+    use case to those roots: every local file the table reads (metadata, data files, wherever a
+    catalog says they are) must lie under one (`confine_to`, which the API never accepts)."""
     from charter.data.lake import local_path, parse_ref
+
+    if isinstance(arguments, dict):
+        arguments["confine_to"] = settings.lake_roots
 
     for kind in ("iceberg", "delta"):
         text = arguments.get(kind)

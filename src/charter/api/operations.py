@@ -128,6 +128,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST",
         "/datasets/{name}/tables",
         "Register an Iceberg or Delta table at one snapshot by reference (the server opens it)",
+        exclude=("confine_to",),  # set by the guard from the server's CHARTER_LAKE_ROOTS
         guard="lake_table_under_roots",
     ),
     # --- prompts --------------------------------------------------------------------------------

@@ -20,8 +20,9 @@ The libraries are an optional extra, imported only when a lake table is actually
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -110,7 +111,7 @@ def is_local(location: str) -> bool:
     if location.startswith("sqlite:"):
         return True
     scheme = _SCHEME.match(location)
-    return scheme is None or scheme.group(1).lower() == "file"
+    return scheme is None or scheme.group(1).lower() == "file" or location.lower().startswith("file:")
 
 
 def local_path(location: str) -> Path | None:
@@ -122,8 +123,10 @@ def local_path(location: str) -> Path | None:
         rest = location[len("sqlite:") :]
         path = rest[3:].split("?", 1)[0] if rest.startswith("///") else ""
         return Path(path) if path and path != ":memory:" else None
-    if location.lower().startswith("file://"):
-        return Path(location[len("file://") :])
+    if location.lower().startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(location).path))
     return Path(location)
 
 
@@ -192,6 +195,10 @@ class OpenedTable(Protocol):
     def expected_rows(self) -> int: ...
 
     def batches(self) -> Iterator[pa.RecordBatch]: ...
+
+    def files(self) -> list[str]:
+        """Every file reading the snapshot opens (metadata and data), as paths or URIs."""
+        ...
 
 
 class LakeReader(Protocol):
@@ -316,6 +323,27 @@ def _plain(schema: pa.Schema) -> pa.Schema:
     import pyarrow as pa
 
     return pa.schema([field.remove_metadata() for field in schema])
+
+
+def confine(table: OpenedTable, roots: Sequence[Path]) -> None:
+    """Refuse a table that would read a local file outside `roots` (a server opening tables its
+    callers name: `CHARTER_LAKE_ROOTS`). Object-store files are not local and pass."""
+    from charter.errors import PermissionDenied
+
+    allowed = [Path(root).resolve() for root in roots]
+    for location in table.files():
+        path = local_path(location)
+        if path is None:
+            continue
+        if not any(path.resolve().is_relative_to(root) for root in allowed):
+            listed = os.pathsep.join(str(r) for r in allowed) or "none configured"
+            raise PermissionDenied(
+                f"{table.ref} reads {location}, a path on the server outside the folders its operator "
+                f"allowed with CHARTER_LAKE_ROOTS (now: {listed}); keep the table's files under an allowed "
+                "folder or in an object store",
+                table=str(table.ref),
+                path=location,
+            )
 
 
 def open_pinned(reference: Reference) -> OpenedTable:

@@ -42,6 +42,12 @@ class DeltaTable:
         except (OSError, ValueError) as exc:
             raise SnapshotGone("delta", str(self.ref), self.snapshot, _reason(exc)) from None
 
+    def files(self) -> list[str]:
+        try:
+            return [self.ref.location, *(str(uri) for uri in self.table.file_uris())]
+        except (OSError, ValueError) as exc:
+            raise SnapshotGone("delta", str(self.ref), self.snapshot, _reason(exc)) from None
+
     def batches(self) -> Iterator[pa.RecordBatch]:
         try:
             yield from self._data().to_batches(batch_size=BATCH_ROWS)

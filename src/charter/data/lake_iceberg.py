@@ -42,6 +42,17 @@ class IcebergTable:
         except (OSError, ValueError) as exc:
             raise SnapshotGone("iceberg", str(self.ref), self.snapshot, _reason(exc)) from None
 
+    def files(self) -> list[str]:
+        try:
+            tasks = list(self._scan().plan_files())
+        except (OSError, ValueError) as exc:
+            raise SnapshotGone("iceberg", str(self.ref), self.snapshot, _reason(exc)) from None
+        found = [str(self.table.metadata_location)]
+        for task in tasks:
+            found.append(str(task.file.file_path))
+            found.extend(str(deletes.file_path) for deletes in task.delete_files)
+        return found
+
     def batches(self) -> Iterator[pa.RecordBatch]:
         try:
             yield from self._scan().to_arrow_batch_reader()

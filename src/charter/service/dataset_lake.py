@@ -61,8 +61,9 @@ def add_table(
     derived_from: str | None,
     message: str,
     progress: RowProgress | None,
+    confine_to: Sequence[Path] | None = None,
 ) -> AddResult:
-    from charter.data.lake import reader, scan_to_parquet
+    from charter.data.lake import confine, reader, scan_to_parquet
     from charter.data.profile import profile_table
     from charter.data.snapshot import store_file
     from charter.data.tabular import TableInfo
@@ -74,6 +75,8 @@ def add_table(
     ref = parse_ref(kind, text)
     service.authorize_add(parent_ref)
     opened = reader(kind).open(ref, pinned)
+    if confine_to is not None:  # a server: every local file the scan reads must be under a root
+        confine(opened, confine_to)
     blobs = service.registry.store.blobs
     with tempfile.TemporaryDirectory(prefix="charter-lake-") as scratch:
         folder = Path(scratch)

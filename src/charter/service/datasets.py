@@ -302,10 +302,13 @@ class DatasetService:
         derived_from: str | None = None,
         message: str = "",
         progress: Callable[[int, int], None] | None = None,
+        confine_to: Sequence[Path] | None = None,
     ) -> AddResult:
         """Register an Iceberg table (`iceberg="CATALOG_URI#NAMESPACE.TABLE"`, at `snapshot` or its
         current one) or a Delta table (`delta="PATH_OR_URI"`, at `table_version` or its latest) as
-        the next version of `name`, by reference: see `charter.service.dataset_lake`."""
+        the next version of `name`, by reference: see `charter.service.dataset_lake`. `confine_to`:
+        folders every local file of the table must lie under (the server sets it from
+        CHARTER_LAKE_ROOTS; callers of the API cannot)."""
         from charter.service.dataset_lake import add_table
 
         return add_table(
@@ -320,6 +323,7 @@ class DatasetService:
             derived_from=derived_from,
             message=message,
             progress=progress,
+            confine_to=confine_to,
         )
 
     def authorize_add(self, parent_ref: DatasetRef | None) -> None:
