@@ -214,3 +214,20 @@ def test_reproduce_materialises_lake_training_data_at_its_snapshots(
     expire(ice, ice.first)
     with pytest.raises(NotFound, match=f"snapshot {ice.first}"):
         registry.models.reproduce(model, tmp_path / "again")
+
+
+def test_near_overlap_and_drift_read_a_lake_version_at_its_snapshot(
+    registry: Registry, tmp_path: Path
+) -> None:
+    ice = iceberg_table(tmp_path / "ice")
+    registry.datasets.add_table("events", iceberg=ice.ref, snapshot=ice.first, role="train")
+    path = delta_table(tmp_path)
+    registry.datasets.add_table("recent", delta=str(path), table_version=1, role="production-sample")
+    (tmp_path / "eval").mkdir()
+    pq.write_table(rows(290, 20), tmp_path / "eval" / "eval.parquet")  # ids 290-299 are in snapshot 1
+    registry.datasets.add("holdout", tmp_path / "eval", role="eval")
+    near = registry.datasets.near_overlap("holdout@1", "events@1", column="text", threshold=0.9)
+    assert near.exact.overlapping == 10 and near.near_rows >= 10
+    report = registry.datasets.drift("events@1", "recent@1")  # ids 1000-1119 against 0-299
+    verdicts = {c.column: c.verdict for c in report.columns}
+    assert verdicts["id"] == "significant" and verdicts["colour"] == "none"

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from charter.data.lake import DOCUMENT, KINDS, Reference, RowProgress, parse_ref
+from charter.data.lake import DOCUMENT, KINDS, Reference, RowProgress, TableRef, parse_ref
 from charter.domain.canonical import canonical_json
 from charter.domain.roles import Action
 from charter.errors import InvalidInput
@@ -67,7 +67,7 @@ def add_table(
     from charter.data.profile import profile_table
     from charter.data.snapshot import store_file
     from charter.data.tabular import TableInfo
-    from charter.service.datasets import add_arguments
+    from charter.service.datasets import AddResult, DatasetVersion, add_arguments
 
     started = time.perf_counter()
     parent_ref = add_arguments(name, role, derived_from)
@@ -78,6 +78,9 @@ def add_table(
     if confine_to is not None:  # a server: every local file the scan reads must be under a root
         confine(opened, confine_to)
     blobs = service.registry.store.blobs
+    same = _latest_if_same(service, name, ref, opened.snapshot)
+    if same is not None:  # the same table at the same snapshot: the same digest, no need to scan
+        return AddResult(DatasetVersion.of(same), False, 0, 0, time.perf_counter() - started)
     with tempfile.TemporaryDirectory(prefix="charter-lake-") as scratch:
         folder = Path(scratch)
         scan = scan_to_parquet(opened, folder / "table.parquet", progress=progress)
@@ -104,6 +107,21 @@ def add_table(
         parent_ref=parent_ref,
         message=message,
     )
+
+
+def _latest_if_same(
+    service: DatasetService, name: str, ref: TableRef, snapshot: int
+) -> DatasetVersionRecord | None:
+    """The latest version of `name` if it pins this very table at this snapshot."""
+    from charter.data.snapshot import load_manifest
+
+    with service.registry.store.read() as tx:
+        latest = tx.datasets.versions(name)[-1:]
+    if not latest or latest[0].kind != ref.kind:
+        return None
+    blobs = service.registry.store.blobs
+    pinned = load_reference(blobs, load_manifest(blobs, latest[0].manifest_digest))
+    return latest[0] if (pinned.ref, pinned.snapshot) == (ref, snapshot) else None
 
 
 def _record(
@@ -217,3 +235,17 @@ def checkout_table(
     scan = materialise(reference, folder, progress=progress)
     ref = record if isinstance(record, str) else record.ref
     return CheckoutReport(ref, str(folder.absolute()), 1, scan.path.stat().st_size, True)
+
+
+def readable_copy(blobs: BlobStore, record: DatasetVersionRecord, root: Path) -> list[str]:
+    """Write a version where its rows can be read: its files (checkout), or for a lake version its
+    table at the pinned snapshot (`table.parquet`, verified). The table files' paths under `root`."""
+    from charter.data.lake import TABLE_FILE
+    from charter.data.snapshot import checkout, load_manifest
+
+    manifest = load_manifest(blobs, record.manifest_digest)
+    if is_lake(record.kind):
+        checkout_table(record, load_reference(blobs, manifest), root)
+        return [TABLE_FILE]
+    checkout(blobs, manifest, root)
+    return [entry.path for entry in manifest.files]
