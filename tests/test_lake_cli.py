@@ -115,6 +115,10 @@ def test_over_http_the_server_opens_tables_only_under_the_allowed_roots(
     with pytest.raises(PermissionDenied):  # a symbolic link out of the root does not help
         (tmp_path / "allowed" / "link").symlink_to(outside)
         remote.datasets.add_table("deltas", delta=str(tmp_path / "allowed" / "link"), role="train")
+    widened = remote.http.post(  # the roots are the operator's: a caller cannot name its own
+        "/datasets/deltas/tables", json={"delta": str(outside), "role": "train", "confine_to": ["/"]}
+    )
+    assert widened.status_code == 400 and "confine_to" in widened.text
     # a catalog under the root whose table keeps its files elsewhere on the server
     spread = iceberg_table(tmp_path / "allowed" / "ice", warehouse=tmp_path / "elsewhere" / "warehouse")
     with pytest.raises(PermissionDenied, match="reads file:///") as outside_files:
