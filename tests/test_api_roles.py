@@ -52,6 +52,8 @@ EXPECTED: dict[str, tuple[str | None, dict[str, Any] | None, dict[str, str]]] = 
     "models.promote": (OPERATOR, {"rollback_plan": "previous", "dry_run": True}, {"ref": "m@1.1.0"}),
     "models.waive": (REVIEWER, {"ref_or_evaluation": 1, "reason": "reviewed by hand"}, {}),
     "datasets.gc": (ADMIN, {"dry_run": True}, {}),
+    # a REST catalog on a closed loopback port: authorised callers get "cannot open", not 403
+    "datasets.add_table": (AUTHOR, {"iceberg": "http://127.0.0.1:9/c#a.b", "role": "train"}, {"name": "lk"}),
     "prompts.rollback": (OPERATOR, {"environment": "production", "reason": "drill"}, {"name": "greet"}),
     "prompts.render": (None, {"variables": {"who": "Ada"}}, {"ref": "greet-v1"}),
     "prompts.promote": (OPERATOR, {"to": "production"}, {"ref": "greet-v2"}),

@@ -32,6 +32,9 @@ class Settings:
     server_jobs: bool = True  # `charter server --workers N` passes --no-jobs to its workers this way
     session_secret: bytes | None = field(default=None, repr=False)  # web sessions (CHARTER_SESSION_SECRET)
     metrics_multiprocess: bool = False  # PROMETHEUS_MULTIPROC_DIR set: aggregate metrics of workers
+    # Folders under which the server may open lake tables and catalog files a caller names over the
+    # API (CHARTER_LAKE_ROOTS, os.pathsep-separated); object-store URIs need no root.
+    lake_roots: tuple[Path, ...] = ()
 
     @property
     def remote(self) -> bool:
@@ -71,6 +74,11 @@ class Settings:
             token=env.get("CHARTER_TOKEN") or None,
             server_jobs=env.get("CHARTER_SERVER_JOBS", "1") != "0",
             metrics_multiprocess=bool(env.get("PROMETHEUS_MULTIPROC_DIR")),
+            lake_roots=tuple(
+                Path(p).expanduser().absolute()
+                for p in env.get("CHARTER_LAKE_ROOTS", "").split(os.pathsep)
+                if p
+            ),
             session_secret=env["CHARTER_SESSION_SECRET"].encode()
             if env.get("CHARTER_SESSION_SECRET")
             else None,

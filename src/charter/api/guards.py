@@ -4,20 +4,27 @@ Embedded, `charter slot create --policy track.yaml` and `charter model register 
 --weights model.bin` read files on the caller's machine — which, over the API, would be the
 server's. So these routes accept only names and documents, never paths: the remote client reads the
 caller's files itself and sends their content (and weights as deduplicated chunks).
+
+Lake tables are the exception that cannot be sent: the server opens the table itself. A table or
+catalog given as a local path (or an SQLite catalog file) is therefore a path on the server, and is
+opened only under a folder the operator allowed (`CHARTER_LAKE_ROOTS`); object-store and service
+URIs (s3://, gs://, https://, postgresql://, ...) are not paths and pass.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from charter.errors import InvalidInput
+from charter.config import Settings
+from charter.errors import InvalidInput, PermissionDenied
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
-def policy_name_or_document(arguments: Mapping[str, Any]) -> None:
+def policy_name_or_document(arguments: Mapping[str, Any], settings: Settings) -> None:
     policy = arguments.get("policy")
     if isinstance(policy, str) and (
         not _NAME.fullmatch(policy) or policy.endswith((".yaml", ".yml", ".json"))
@@ -29,7 +36,7 @@ def policy_name_or_document(arguments: Mapping[str, Any]) -> None:
         )
 
 
-def spec_document_without_files(arguments: Mapping[str, Any]) -> None:
+def spec_document_without_files(arguments: Mapping[str, Any], settings: Settings) -> None:
     spec = arguments.get("spec")
     if not isinstance(spec, Mapping):
         raise InvalidInput(
@@ -46,7 +53,37 @@ def spec_document_without_files(arguments: Mapping[str, Any]) -> None:
         )
 
 
-GUARDS: Mapping[str, Callable[[Mapping[str, Any]], None]] = {
+def lake_table_under_roots(arguments: Mapping[str, Any], settings: Settings) -> None:
+    """Refuse a table or catalog named by a server path outside CHARTER_LAKE_ROOTS, and confine the
+    use case to those roots: every local file the table reads (metadata, data files, wherever a
+    catalog says they are) must lie under one (`confine_to`, which the API never accepts)."""
+    from charter.data.lake import local_path, parse_ref
+
+    if isinstance(arguments, dict):
+        arguments["confine_to"] = settings.lake_roots
+
+    for kind in ("iceberg", "delta"):
+        text = arguments.get(kind)
+        if not isinstance(text, str):
+            continue
+        location = parse_ref(kind, text).location  # a relative path: the server's working folder
+        path = local_path(location)
+        if path is None:
+            continue
+        resolved = path.resolve()
+        if not any(resolved.is_relative_to(root.resolve()) for root in settings.lake_roots):
+            allowed = os.pathsep.join(str(r) for r in settings.lake_roots) or "none configured"
+            raise PermissionDenied(
+                f"{location} is a path on the server, which opens lake tables only under the folders its "
+                f"operator allowed with CHARTER_LAKE_ROOTS (now: {allowed}); give an object-store URI "
+                "(s3://, gs://, abfss://) or a table under an allowed folder",
+                parameter=kind,
+                path=str(location),
+            )
+
+
+GUARDS: Mapping[str, Callable[[Mapping[str, Any], Settings], None]] = {
     "policy_name_or_document": policy_name_or_document,
     "spec_document_without_files": spec_document_without_files,
+    "lake_table_under_roots": lake_table_under_roots,
 }

@@ -123,6 +123,15 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("datasets", "overlap", "GET", "/dataset-versions/{a}/overlap", "Exact row overlap"),
     _op("datasets", "near_overlap", "GET", "/dataset-versions/{a}/near-overlap", "Near duplicates"),
     _op("datasets", "gc", "POST", "/datasets/gc", "Collect unreferenced blobs"),
+    _op(
+        "datasets",
+        "add_table",
+        "POST",
+        "/datasets/{name}/tables",
+        "Register an Iceberg or Delta table at one snapshot by reference (the server opens it)",
+        exclude=("confine_to",),  # set by the guard from the server's CHARTER_LAKE_ROOTS
+        guard="lake_table_under_roots",
+    ),
     # --- prompts --------------------------------------------------------------------------------
     _op("prompts", "list", "GET", "/prompts", "Prompts with their environment pointers", paged=True),
     _op("prompts", "versions", "GET", "/prompts/{name}/versions", "A prompt's versions", paged=True),

@@ -96,7 +96,7 @@ def _endpoint(signature: Signature) -> Callable[..., Response]:
         if body is not None:
             arguments.update(_fields(body))
         if operation.guard is not None:
-            GUARDS[operation.guard](arguments)
+            GUARDS[operation.guard](arguments, registry.settings)
         service = getattr(registry, operation.service)
         result = getattr(service, operation.method)(**arguments)
         if operation.paged and isinstance(result, list):

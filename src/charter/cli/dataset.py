@@ -51,6 +51,32 @@ def _progress(path: Path, quiet: bool) -> Iterator[Callable[[int], None] | None]
         yield lambda n: bar.advance(task, n)
 
 
+@contextmanager
+def _row_progress(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar over the rows of a lake table being scanned (None: draw nothing)."""
+    if quiet or not _embedded():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("scan rows", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _embedded() -> bool:
+    """Whether commands run on the embedded store (a server scans lake tables on its side)."""
+    from charter.config import Settings
+
+    return not Settings.from_env().remote
+
+
 def _human_bytes(n: int) -> str:
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
@@ -63,28 +89,67 @@ def _human_bytes(n: int) -> str:
 @dataset_app.command("add")
 def add(
     name: str,
-    path: Path = typer.Argument(..., help="A file or folder to snapshot."),
+    path: Path = typer.Argument(None, help="A file or folder to snapshot (not with --iceberg/--delta)."),
     role: str = typer.Option(..., "--role", help="train | eval | holdout | production-sample"),
     source: list[str] = typer.Option([], "--source", help="Where the data came from (URI); repeatable."),
     derived_from: str = typer.Option(None, "--derived-from", help="Parent version, DS@N."),
     message: str = typer.Option("", "--message", "-m", help="What changed."),
+    iceberg: str = typer.Option(
+        None,
+        "--iceberg",
+        help="An Iceberg table by reference: CATALOG_URI#NAMESPACE.TABLE (needs charter[lake]).",
+    ),
+    snapshot: int = typer.Option(
+        None, "--snapshot", help="With --iceberg: the snapshot id (default: current)."
+    ),
+    delta: str = typer.Option(
+        None, "--delta", help="A Delta Lake table by reference: its path or URI (needs charter[lake])."
+    ),
+    table_version: int = typer.Option(
+        None, "--table-version", help="With --delta: the table version (default: latest)."
+    ),
     json_out: bool = JsonFlag,
 ) -> None:
-    """Snapshot a file or folder as the next version of NAME (unchanged content adds no version)."""
-    with _progress(path, json_out) as progress:
-        result = registry().datasets.add(
-            name,
-            path,
-            role=role,
-            sources=source,
-            derived_from=derived_from,
-            message=message,
-            progress=progress,
-        )
+    """Snapshot a file or folder as the next version of NAME (unchanged content adds no version),
+    or register an Iceberg or Delta table at one snapshot by reference (no copy)."""
+    if iceberg is not None or delta is not None or snapshot is not None or table_version is not None:
+        if path is not None:
+            raise typer.BadParameter("give either PATH or --iceberg/--delta, not both", param_hint="PATH")
+        with _row_progress(json_out) as rows:
+            result = registry().datasets.add_table(
+                name,
+                iceberg=iceberg,
+                delta=delta,
+                snapshot=snapshot,
+                table_version=table_version,
+                role=role,
+                sources=source,
+                derived_from=derived_from,
+                message=message,
+                **({"progress": rows} if rows is not None else {}),
+            )
+    else:
+        if path is None:
+            raise typer.BadParameter(
+                "give a file or folder, or --iceberg/--delta for a table", param_hint="PATH"
+            )
+        with _progress(path, json_out) as progress:
+            result = registry().datasets.add(
+                name,
+                path,
+                role=role,
+                sources=source,
+                derived_from=derived_from,
+                message=message,
+                progress=progress,
+            )
     v = result.version
 
     def human() -> None:
-        if result.created:
+        lake = v.kind in ("iceberg", "delta")
+        if result.created and lake:
+            say(f"added [bold]{v.ref}[/] ({v.kind} table by reference, {v.row_count} rows): {v.sources[0]}")
+        elif result.created:
             say(
                 f"added [bold]{v.ref}[/] ({v.kind}, {v.files} files, {_human_bytes(v.bytes_total)}"
                 + (f", {v.row_count} rows" if v.row_count is not None else "")
@@ -93,8 +158,8 @@ def add(
         else:
             say(f"unchanged: the content equals {v.ref}; no new version")
         say(
-            f"read {_human_bytes(result.bytes_read)}, newly stored {_human_bytes(result.bytes_new)} "
-            f"in {result.seconds:.2f} s"
+            ("scanned the table" if lake else f"read {_human_bytes(result.bytes_read)}")
+            + f", newly stored {_human_bytes(result.bytes_new)} in {result.seconds:.2f} s"
         )
 
     emit(result, json_out, human)
@@ -216,7 +281,9 @@ def checkout(
     force: bool = typer.Option(False, "--force", help="Write into a non-empty folder."),
     json_out: bool = JsonFlag,
 ) -> None:
-    """Write a version's files to a folder, byte for byte, verified against their digests."""
+    """Write a version's files to a folder, byte for byte, verified against their digests. A lake-table
+    version (Iceberg, Delta) is read at its pinned snapshot into table.parquet and verified by row
+    count and row fingerprints."""
     r = registry().datasets.checkout(ref, target, force=force)
     emit(
         r,

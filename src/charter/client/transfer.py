@@ -103,6 +103,12 @@ def dataset_checkout(remote: Remote, ref: str, target: str | Path, *, force: boo
     parse_dataset_ref(ref)
     found = remote.request("GET", f"/dataset-versions/{_segment(ref)}/manifest").json()
     manifest = manifest_from_json(found["manifest"])
+    if remote.call("datasets.get", str(found["ref"])).kind in ("iceberg", "delta"):
+        from charter.service.dataset_lake import checkout_table, load_reference
+
+        # a lake table is read here, at its pinned snapshot, from the location the version records
+        reference = load_reference(BlobReader(remote).as_blob_store(), manifest)
+        return checkout_table(str(found["ref"]), reference, target, force=force)
     result = checkout(BlobReader(remote).as_blob_store(), manifest, Path(target), force=force)
     return CheckoutReport(
         str(found["ref"]), str(Path(target).absolute()), result.files, result.bytes_written, True

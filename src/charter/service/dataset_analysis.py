@@ -148,16 +148,15 @@ def _read_columns(blobs: BlobStore, record: DatasetVersionRecord, columns: list[
 
     import pyarrow as pa
 
-    from charter.data.snapshot import checkout, load_manifest
     from charter.data.tabular import file_location, read_tables
+    from charter.service.dataset_lake import readable_copy
 
-    manifest = load_manifest(blobs, record.manifest_digest)
     with tempfile.TemporaryDirectory(prefix="charter-") as folder:
         root = Path(folder) / "data"
-        checkout(blobs, manifest, root)
+        paths = readable_copy(blobs, record, root)  # a lake version: its table at the pinned snapshot
         parts: dict[str, list[Any]] = {name: [] for name in columns}
-        for entry in manifest.files:
-            for table in read_tables(file_location(root, entry.path), entry.path, columns):
+        for path in paths:
+            for table in read_tables(file_location(root, path), path, columns):
                 for name in columns:
                     parts[name].extend(table.column(name).chunks)
         return {
@@ -182,11 +181,11 @@ class DatasetVersionSource:
         import tempfile
 
         from charter.data.drift import FileSource
-        from charter.data.snapshot import checkout, load_manifest
+        from charter.service.dataset_lake import readable_copy
 
         with tempfile.TemporaryDirectory(prefix="charter-") as folder:
             root = Path(folder) / "data"
-            checkout(self.blobs, load_manifest(self.blobs, self.record.manifest_digest), root)
+            readable_copy(self.blobs, self.record, root)  # a lake version: its table at its snapshot
             return FileSource(root).read()
 
 

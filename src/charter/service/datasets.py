@@ -289,6 +289,43 @@ class DatasetService:
             message=message,
         )
 
+    def add_table(
+        self,
+        name: str,
+        *,
+        iceberg: str | None = None,
+        delta: str | None = None,
+        snapshot: int | None = None,
+        table_version: int | None = None,
+        role: str,
+        sources: Sequence[str] = (),
+        derived_from: str | None = None,
+        message: str = "",
+        progress: Callable[[int, int], None] | None = None,
+        confine_to: Sequence[Path] | None = None,
+    ) -> AddResult:
+        """Register an Iceberg table (`iceberg="CATALOG_URI#NAMESPACE.TABLE"`, at `snapshot` or its
+        current one) or a Delta table (`delta="PATH_OR_URI"`, at `table_version` or its latest) as
+        the next version of `name`, by reference: see `charter.service.dataset_lake`. `confine_to`:
+        folders every local file of the table must lie under (the server sets it from
+        CHARTER_LAKE_ROOTS; callers of the API cannot)."""
+        from charter.service.dataset_lake import add_table
+
+        return add_table(
+            self,
+            name,
+            iceberg=iceberg,
+            delta=delta,
+            snapshot=snapshot,
+            table_version=table_version,
+            role=role,
+            sources=sources,
+            derived_from=derived_from,
+            message=message,
+            progress=progress,
+            confine_to=confine_to,
+        )
+
     def authorize_add(self, parent_ref: DatasetRef | None) -> None:
         """Refuse an add the actor may not make, or whose parent version does not exist."""
         with self.registry.store.read() as tx:
@@ -439,11 +476,17 @@ class DatasetService:
         )
 
     def checkout(self, ref: str, target: str | Path, *, force: bool = False) -> CheckoutReport:
-        """Write a version to a folder, byte for byte, verified against its digests."""
+        """Write a version to a folder, byte for byte, verified against its digests; a lake-table
+        version is read at its pinned snapshot into table.parquet, verified by rows and fingerprints."""
         from charter.data.snapshot import checkout, load_manifest
 
         record = self._record(ref)
         manifest = load_manifest(self.registry.store.blobs, record.manifest_digest)
+        if record.kind in ("iceberg", "delta"):  # a lake table: read it at its pinned snapshot
+            from charter.service.dataset_lake import checkout_table, load_reference
+
+            reference = load_reference(self.registry.store.blobs, manifest)
+            return checkout_table(record, reference, target, force=force)
         result = checkout(self.registry.store.blobs, manifest, Path(target), force=force)
         return CheckoutReport(
             record.ref, str(Path(target).absolute()), result.files, result.bytes_written, True

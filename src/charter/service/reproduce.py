@@ -50,6 +50,7 @@ class TrainingDataset:
     manifest: Manifest
     row_count: int | None
     fingerprints_digest: str | None
+    kind: str = "files"  # files | table | iceberg | delta (a lake table is read at its snapshot)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +60,7 @@ class TrainingDataset:
             "manifest": json.loads(self.manifest.to_bytes()),
             "row_count": self.row_count,
             "fingerprints_digest": self.fingerprints_digest,
+            "kind": self.kind,
         }
 
     @classmethod
@@ -72,6 +74,7 @@ class TrainingDataset:
             manifest_from_json(data["manifest"]),
             data.get("row_count"),
             data.get("fingerprints_digest"),
+            str(data.get("kind", "files")),
         )
 
 
@@ -138,6 +141,7 @@ def training_plan(registry: Registry, ref: str) -> TrainingPlan:
             load_manifest(blobs, r.manifest_digest),
             r.row_count,
             r.fingerprints_digest,
+            r.kind,
         )
         for r in training
     )
@@ -145,13 +149,17 @@ def training_plan(registry: Registry, ref: str) -> TrainingPlan:
 
 
 def materialise(plan: TrainingPlan, blobs: BlobStore, target: Path, *, force: bool) -> Reproduction:
-    """Check out every dataset of `plan` from `blobs` under `target`, then write the manifest file."""
+    """Check out every dataset of `plan` from `blobs` under `target`, then write the manifest file.
+    A lake-table dataset is read from its table at the pinned snapshot (see `_materialise_table`)."""
     from charter.data.snapshot import checkout
 
     target.mkdir(parents=True, exist_ok=True)
     written = []
     for dataset in plan.datasets:
         manifest = dataset.manifest
+        if dataset.kind in ("iceberg", "delta"):
+            written.append(_materialise_table(dataset, blobs, target, force=force))
+            continue
         result = checkout(blobs, manifest, target / dataset.ref, force=force)
         written.append(
             {
@@ -177,3 +185,30 @@ def materialise(plan: TrainingPlan, blobs: BlobStore, target: Path, *, force: bo
     path = target / MANIFEST
     path.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     return Reproduction(plan.model, str(target.absolute()), str(path.absolute()), tuple(written))
+
+
+def _materialise_table(
+    dataset: TrainingDataset, blobs: BlobStore, target: Path, *, force: bool
+) -> dict[str, Any]:
+    """A lake-table dataset read at its pinned snapshot into <target>/<ref>/table.parquet, verified
+    by row count and row-fingerprint digest (an expired snapshot is an error naming it)."""
+    from charter.service.dataset_lake import checkout_table, load_reference
+
+    reference = load_reference(blobs, dataset.manifest)
+    report = checkout_table(dataset.ref, reference, target / dataset.ref, force=force)
+    return {
+        "ref": dataset.ref,
+        "role": dataset.role,
+        "digest": dataset.digest,
+        "manifest_digest": dataset.manifest.digest,
+        "kind": dataset.kind,
+        "table": {"kind": reference.ref.kind, **reference.ref.identity()},
+        "snapshot": reference.snapshot,
+        "files": [{"path": "table.parquet", "size": report.bytes_written}],
+        "bytes": report.bytes_written,
+        "bytes_written": report.bytes_written,
+        "row_count": reference.rows,
+        "fingerprints_digest": reference.fingerprints,
+        "folder": dataset.ref,
+        "verified": True,
+    }

@@ -1,0 +1,251 @@
+"""Lake tables by reference: register an Iceberg or Delta snapshot as a dataset version, and read
+it back at that snapshot (checkout, reproduce).
+
+Adding scans the table once at the pinned snapshot: the rows go to a temporary Parquet file while
+they are fingerprinted, the profile is computed from that file with the same code as for a file
+version, and the file is deleted. What the version keeps is the reference document
+(`charter.data.lake`) as the one file of its manifest, the row fingerprints and the profile. The
+version's digest is the manifest's, so the same table at the same snapshot is "unchanged".
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from charter.data.lake import DOCUMENT, KINDS, Reference, RowProgress, TableRef, parse_ref
+from charter.domain.canonical import canonical_json
+from charter.domain.roles import Action
+from charter.errors import InvalidInput
+from charter.service.access import authorize
+
+if TYPE_CHECKING:
+    from charter.data.manifest import Manifest
+    from charter.service.datasets import AddResult, CheckoutReport, DatasetService
+    from charter.storage.blobs import BlobStore
+    from charter.storage.datasets import DatasetVersionRecord
+
+
+def table_arguments(
+    iceberg: str | None, delta: str | None, snapshot: int | None, table_version: int | None
+) -> tuple[str, str, int | None]:
+    """(kind, reference text, pinned snapshot or None) from the add's lake arguments."""
+    if (iceberg is None) == (delta is None):
+        raise InvalidInput(
+            "give exactly one table: --iceberg CATALOG_URI#NAMESPACE.TABLE or --delta PATH_OR_URI"
+        )
+    if iceberg is not None:
+        if table_version is not None:
+            raise InvalidInput("--table-version pins a Delta table; for Iceberg give --snapshot ID")
+        return "iceberg", iceberg, snapshot
+    if snapshot is not None:
+        raise InvalidInput("--snapshot pins an Iceberg table; for Delta give --table-version N")
+    assert delta is not None
+    return "delta", delta, table_version
+
+
+def add_table(
+    service: DatasetService,
+    name: str,
+    *,
+    iceberg: str | None,
+    delta: str | None,
+    snapshot: int | None,
+    table_version: int | None,
+    role: str,
+    sources: Sequence[str],
+    derived_from: str | None,
+    message: str,
+    progress: RowProgress | None,
+    confine_to: Sequence[Path] | None = None,
+) -> AddResult:
+    from charter.data.lake import confine, reader, scan_to_parquet
+    from charter.data.profile import profile_table
+    from charter.data.snapshot import store_file
+    from charter.data.tabular import TableInfo
+    from charter.service.datasets import AddResult, DatasetVersion, add_arguments
+
+    started = time.perf_counter()
+    parent_ref = add_arguments(name, role, derived_from)
+    kind, text, pinned = table_arguments(iceberg, delta, snapshot, table_version)
+    ref = parse_ref(kind, text)
+    service.authorize_add(parent_ref)
+    opened = reader(kind).open(ref, pinned)
+    if confine_to is not None:  # a server: every local file the scan reads must be under a root
+        confine(opened, confine_to)
+    blobs = service.registry.store.blobs
+    same = _latest_if_same(service, name, ref, opened.snapshot)
+    if same is not None:  # the same table at the same snapshot: the same digest, no need to scan
+        return AddResult(DatasetVersion.of(same), False, 0, 0, time.perf_counter() - started)
+    with tempfile.TemporaryDirectory(prefix="charter-lake-") as scratch:
+        folder = Path(scratch)
+        scan = scan_to_parquet(opened, folder / "table.parquet", progress=progress)
+        info = TableInfo(scan.schema, scan.rows, (scan.path.name,))
+        profile = json.dumps(profile_table(folder, info), sort_keys=True, separators=(",", ":"))
+        reference = Reference(ref, opened.snapshot, scan.schema, scan.rows, scan.fingerprints_digest)
+        document = folder / DOCUMENT
+        document.write_bytes(reference.to_bytes())
+        stored = store_file(blobs, document, name=DOCUMENT)
+    bytes_new = stored.bytes_new
+    if blobs.put(scan.fingerprints_digest, scan.fingerprints):
+        bytes_new += len(scan.fingerprints)
+    blobs.sync()
+    return _record(
+        service,
+        name,
+        reference,
+        stored.manifest,
+        profile=profile,
+        bytes_new=bytes_new,
+        started=started,
+        role=role,
+        sources=[reference.source(), *sources],
+        parent_ref=parent_ref,
+        message=message,
+    )
+
+
+def _latest_if_same(
+    service: DatasetService, name: str, ref: TableRef, snapshot: int
+) -> DatasetVersionRecord | None:
+    """The latest version of `name` if it pins this very table at this snapshot."""
+    from charter.data.snapshot import load_manifest
+
+    with service.registry.store.read() as tx:
+        latest = tx.datasets.versions(name)[-1:]
+    if not latest or latest[0].kind != ref.kind:
+        return None
+    blobs = service.registry.store.blobs
+    pinned = load_reference(blobs, load_manifest(blobs, latest[0].manifest_digest))
+    return latest[0] if (pinned.ref, pinned.snapshot) == (ref, snapshot) else None
+
+
+def _record(
+    service: DatasetService,
+    name: str,
+    reference: Reference,
+    manifest: Manifest,
+    *,
+    profile: str,
+    bytes_new: int,
+    started: float,
+    role: str,
+    sources: Sequence[str],
+    parent_ref: Any,
+    message: str,
+) -> AddResult:
+    """The next version of `name`, unless the latest one pins the same table at the same snapshot."""
+    from charter.service.datasets import AddResult, DatasetVersion
+
+    registry = service.registry
+    with registry.store.write() as tx:
+        authorize(tx, registry.actor, Action.ADD_DATASET)
+        now = tx.clock.now()
+        dataset_id = tx.datasets.dataset_id(name)
+        if dataset_id is None:
+            dataset_id = tx.datasets.create_dataset(name, at=now, by=registry.actor)
+        else:
+            latest = tx.datasets.versions(name)[-1:]
+            if latest and latest[0].digest == manifest.digest:
+                return AddResult(
+                    DatasetVersion.of(latest[0]), False, 0, bytes_new, time.perf_counter() - started
+                )
+        parent = tx.datasets.get_version(parent_ref) if parent_ref is not None else None
+        record = tx.datasets.insert_version(
+            {
+                "dataset_id": dataset_id,
+                "digest": manifest.digest,
+                "manifest_digest": manifest.digest,
+                "kind": reference.ref.kind,
+                "role": role,
+                "sources": json.dumps(list(sources)),
+                "derived_from_id": None if parent is None else parent.id,
+                "message": message,
+                "file_count": len(manifest.files),
+                "bytes_total": manifest.total_bytes,
+                "bytes_new": bytes_new,
+                "schema": canonical_json(reference.schema).decode(),
+                "row_count": reference.rows,
+                "fingerprints_digest": reference.fingerprints,
+                "profile": profile,
+                "created_at": now,
+                "created_by": registry.actor,
+            }
+        )
+        tx.ledger.append(
+            registry.actor,
+            "dataset.version_added",
+            record.subject,
+            {
+                "digest": record.digest,
+                "kind": record.kind,
+                "role": role,
+                "table": reference.ref.identity(),
+                "snapshot": str(reference.snapshot),  # Iceberg ids are 64-bit: beyond canonical JSON
+                "sources": list(sources),
+                "derived_from": record.derived_from,
+                "message": message,
+                "files": record.file_count,
+                "bytes_total": record.bytes_total,
+                "bytes_new": bytes_new,
+                "row_count": record.row_count,
+                "fingerprints": reference.fingerprints,
+            },
+        )
+        return AddResult(DatasetVersion.of(record), True, 0, bytes_new, time.perf_counter() - started)
+
+
+def is_lake(kind: str) -> bool:
+    return kind in KINDS
+
+
+def load_reference(blobs: BlobStore, manifest: Manifest) -> Reference:
+    """The reference document a lake version's manifest holds."""
+    try:
+        entry = manifest.file(DOCUMENT)
+    except KeyError:
+        raise InvalidInput(f"this manifest holds no {DOCUMENT}: it is not a lake-table version") from None
+    return Reference.from_bytes(b"".join(blobs.get(chunk) for chunk in entry.chunks))
+
+
+def checkout_table(
+    record: DatasetVersionRecord | str,
+    reference: Reference,
+    target: str | Path,
+    *,
+    force: bool = False,
+    progress: RowProgress | None = None,
+) -> CheckoutReport:
+    """Read the table at its pinned snapshot into TARGET/table.parquet, verified by row count and
+    row-fingerprint digest."""
+    from charter.data.checkout import TargetNotEmpty
+    from charter.data.lake import materialise
+    from charter.service.datasets import CheckoutReport
+
+    folder = Path(target)
+    if folder.exists() and not folder.is_dir():
+        raise InvalidInput(f"the checkout target {folder} is a file; give a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not force:
+        raise TargetNotEmpty(str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    scan = materialise(reference, folder, progress=progress)
+    ref = record if isinstance(record, str) else record.ref
+    return CheckoutReport(ref, str(folder.absolute()), 1, scan.path.stat().st_size, True)
+
+
+def readable_copy(blobs: BlobStore, record: DatasetVersionRecord, root: Path) -> list[str]:
+    """Write a version where its rows can be read: its files (checkout), or for a lake version its
+    table at the pinned snapshot (`table.parquet`, verified). The table files' paths under `root`."""
+    from charter.data.lake import TABLE_FILE
+    from charter.data.snapshot import checkout, load_manifest
+
+    manifest = load_manifest(blobs, record.manifest_digest)
+    if is_lake(record.kind):
+        checkout_table(record, load_reference(blobs, manifest), root)
+        return [TABLE_FILE]
+    checkout(blobs, manifest, root)
+    return [entry.path for entry in manifest.files]
