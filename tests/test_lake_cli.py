@@ -79,10 +79,21 @@ def test_bad_references_from_the_cli_exit_non_zero_without_a_trace(
     assert cli("dataset", "list", "--json").json() == []
 
 
-def test_the_api_guard_lets_object_store_uris_through() -> None:
+def test_the_api_guard_lets_object_store_uris_through_and_only_allowed_catalog_services() -> None:
     settings = Settings.for_home("/tmp/charter-guard", user="admin")
     lake_table_under_roots({"delta": "s3://bucket/events", "iceberg": None}, settings)
-    lake_table_under_roots({"iceberg": "https://catalog.example/api#lake.events"}, settings)
+    lake_table_under_roots({"iceberg": "gs://bucket/warehouse#lake.events"}, settings)
+    for service in (
+        "https://catalog.example/api#lake.events",
+        "postgresql://ops@10.0.0.5:5432/catalog#lake.events",
+        "http://169.254.169.254/latest#lake.events",
+    ):
+        with pytest.raises(PermissionDenied, match="CHARTER_LAKE_CATALOGS"):
+            lake_table_under_roots({"iceberg": service}, settings)
+    allowed = dataclasses.replace(settings, lake_catalogs=("https://catalog.example/",))
+    lake_table_under_roots({"iceberg": "https://catalog.example/api#lake.events"}, allowed)
+    with pytest.raises(PermissionDenied):
+        lake_table_under_roots({"iceberg": "https://catalog.example.evil/api#lake.events"}, allowed)
     with pytest.raises(PermissionDenied, match="CHARTER_LAKE_ROOTS"):
         lake_table_under_roots({"delta": "file:///srv/tables/events"}, settings)
 

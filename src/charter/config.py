@@ -35,6 +35,10 @@ class Settings:
     # Folders under which the server may open lake tables and catalog files a caller names over the
     # API (CHARTER_LAKE_ROOTS, os.pathsep-separated); object-store URIs need no root.
     lake_roots: tuple[Path, ...] = ()
+    # Catalog services (Iceberg REST or SQL catalogs: https://…, postgresql://…) the server may
+    # connect to for a caller over the API (CHARTER_LAKE_CATALOGS, comma-separated URI prefixes);
+    # without it a caller could make the server connect to any internal service.
+    lake_catalogs: tuple[str, ...] = ()
 
     @property
     def remote(self) -> bool:
@@ -78,6 +82,9 @@ class Settings:
                 Path(p).expanduser().absolute()
                 for p in env.get("CHARTER_LAKE_ROOTS", "").split(os.pathsep)
                 if p
+            ),
+            lake_catalogs=tuple(
+                p.strip() for p in env.get("CHARTER_LAKE_CATALOGS", "").split(",") if p.strip()
             ),
             session_secret=env["CHARTER_SESSION_SECRET"].encode()
             if env.get("CHARTER_SESSION_SECRET")

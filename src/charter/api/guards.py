@@ -7,8 +7,10 @@ caller's files itself and sends their content (and weights as deduplicated chunk
 
 Lake tables are the exception that cannot be sent: the server opens the table itself. A table or
 catalog given as a local path (or an SQLite catalog file) is therefore a path on the server, and is
-opened only under a folder the operator allowed (`CHARTER_LAKE_ROOTS`); object-store and service
-URIs (s3://, gs://, https://, postgresql://, ...) are not paths and pass.
+opened only under a folder the operator allowed (`CHARTER_LAKE_ROOTS`). Object-store URIs (s3://,
+gs://, abfss://, …) pass. A catalog *service* (an Iceberg REST catalog at https://…, a SQL catalog at
+postgresql://…) is a connection the server would open on the caller's behalf — to anything its
+network reaches — so it must start with a prefix the operator allowed (`CHARTER_LAKE_CATALOGS`).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def lake_table_under_roots(arguments: Mapping[str, Any], settings: Settings) -> 
         location = parse_ref(kind, text).location  # a relative path: the server's working folder
         path = local_path(location)
         if path is None:
+            _allowed_service(kind, location, settings)
             continue
         resolved = path.resolve()
         if not any(resolved.is_relative_to(root.resolve()) for root in settings.lake_roots):
@@ -80,6 +83,35 @@ def lake_table_under_roots(arguments: Mapping[str, Any], settings: Settings) -> 
                 parameter=kind,
                 path=str(location),
             )
+
+
+OBJECT_STORES = ("s3://", "s3a://", "gs://", "gcs://", "abfs://", "abfss://", "az://", "adl://")
+
+
+def _allowed_service(kind: str, location: str, settings: Settings) -> None:
+    """An object-store URI passes; any other URI must start with a prefix in CHARTER_LAKE_CATALOGS."""
+    lowered = location.lower()
+    if lowered.startswith(OBJECT_STORES):
+        return
+    if any(location.startswith(prefix) for prefix in settings.lake_catalogs):
+        return
+    allowed = ", ".join(settings.lake_catalogs) or "none configured"
+    raise PermissionDenied(
+        f"{_shown(location)} is a service the server would connect to on your behalf; it connects "
+        f"only to catalogs its operator allowed with CHARTER_LAKE_CATALOGS (now: {allowed}); give an "
+        "object-store URI (s3://, gs://, abfss://) or an allowed catalog",
+        parameter=kind,
+    )
+
+
+def _shown(location: str) -> str:
+    """A URI for a message: scheme, host and path, never a password or query."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(location)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 GUARDS: Mapping[str, Callable[[Mapping[str, Any], Settings], None]] = {
