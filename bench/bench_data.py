@@ -66,7 +66,7 @@ class _TimedStore(LocalBlobStore):
                 finally:
                     store.sync_s = time.perf_counter() - started
 
-        return Timed(self.packs, self.tmp, self.has if dedup else None)
+        return Timed(self.packs, self.tmp, self._held if dedup else None)
 
 
 class _LooseStore(_TimedStore):

@@ -220,6 +220,10 @@ class LocalBlobStore:
             return True
         return self.packs.refresh() and self.packs.locate(digest) is not None
 
+    def _held(self, digest: str) -> bool:
+        """`has` without looking for new packs (a pack writer looks once per batch)."""
+        return self.packs.locate(digest) is not None or os.path.exists(self._path(digest))
+
     def put(self, digest: str, data: Buffer) -> bool:
         final = self._path(digest)
         if os.path.exists(final) or self.packs.locate(digest) is not None:
@@ -241,7 +245,7 @@ class LocalBlobStore:
 
     def writer(self, *, dedup: bool = True) -> PackWriter:
         """A pack writer; without `dedup` it writes every object it is given (for repacking)."""
-        exists = self.has if dedup else None
+        exists = self._held if dedup else None
         if self.pack_limit is None:
             return PackWriter(self.packs, self.tmp, exists)
         return PackWriter(self.packs, self.tmp, exists, limit=self.pack_limit)

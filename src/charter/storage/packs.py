@@ -37,6 +37,7 @@ INDEX_SUFFIX = ".idx"
 _ENTRY = struct.Struct("<32sQQ")
 _COUNT = struct.Struct("<Q")
 _CHECK = 32
+_IOV_MAX = 1024
 PACK_LIMIT = 128 * 1024 * 1024  # a pack is closed (and its fsync started) past this size
 
 Buffer = bytes | bytearray | memoryview
@@ -87,6 +88,23 @@ def write_fully(fd: int, data: Buffer, offset: int) -> None:
     while view:
         written = os.pwrite(fd, view, offset)
         view, offset = view[written:], offset + written
+
+
+def write_vector(fd: int, pieces: list[Buffer], offset: int) -> None:
+    """Write `pieces` back to back from `offset`, in as few `pwritev` calls as the kernel allows."""
+    views = [memoryview(piece).cast("B") for piece in pieces]
+    while views:
+        written = os.pwritev(fd, views[:_IOV_MAX], offset)
+        offset += written
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if written:
+            views[0] = views[0][written:]
+
+
+def _length(run: list[tuple[str, Buffer]]) -> int:
+    return sum(len(data) for _, data in run)
 
 
 def fsync_folder(folder: Path) -> None:
@@ -238,23 +256,41 @@ class PackWriter:
             self.abort()
 
     def put_many(self, items: Iterable[tuple[str, Buffer]]) -> list[bool]:
-        written: list[bool] = []
-        for digest, data in items:
-            if self.exists is not None and (digest in self._mine or self.exists(digest)):
-                written.append(False)
-                continue
-            with self._lock:
-                if digest in self._mine:
-                    written.append(False)
+        """Append the new objects among `items`; the objects of one call that fit in the current
+        pack go to the file in one vectored write."""
+        batch = list(items)
+        if self.exists is not None:
+            self.packs.refresh()  # once per batch, not once per object
+            fresh = [digest not in self._mine and not self.exists(digest) for digest, _ in batch]
+        else:
+            fresh = [True] * len(batch)
+        with self._lock:
+            run: list[tuple[str, Buffer]] = []
+            run_bytes = 0
+            for i, (digest, data) in enumerate(batch):
+                if not fresh[i] or digest in self._mine:
+                    fresh[i] = False
                     continue
-                pack = self._pack_for(len(data))
-                offset = pack.size
-                write_fully(pack.fd, data, offset)  # one writer at a time keeps the pack sequential
-                pack.size += len(data)
-                pack.entries[digest] = (offset, len(data))
                 self._mine.add(digest)
-            written.append(True)
-        return written
+                used = self._current.size if self._current is not None else len(PACK_MAGIC)
+                if run and (used + run_bytes + len(data) > self.limit or len(run) >= _IOV_MAX):
+                    self._append(run)
+                    run, run_bytes = [], 0
+                run.append((digest, data))
+                run_bytes += len(data)
+            if run:
+                self._append(run)
+        return fresh
+
+    def _append(self, run: list[tuple[str, Buffer]]) -> None:
+        """Write `run` at the end of the current pack (a new one if it would overflow); under the lock."""
+        pack = self._pack_for(_length(run))
+        offset = pack.size
+        write_vector(pack.fd, [data for _, data in run], offset)
+        for digest, data in run:
+            pack.entries[digest] = (offset, len(data))
+            offset += len(data)
+        pack.size = offset
 
     def commit(self) -> list[PackInfo]:
         """fsync every pack, write its index, rename both into place, fsync the folder."""
