@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from charter.errors import NotFound
-from charter.storage.packs import PackSet, PackWriter
+from charter.storage.packs import PACK_LIMIT, PackSet, PackWriter
 from charter.storage.packs_gc import Collected, collect_packs, rewrite
 
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -178,8 +178,9 @@ class LocalBlobStore:
     renamed into place; `put` does not fsync, `sync()` does (once for a whole snapshot). A
     `writer()` appends to pack files under `packs/` instead (see `charter.storage.packs`)."""
 
-    def __init__(self, root: Path | str, *, pack_limit: int | None = None) -> None:
+    def __init__(self, root: Path | str, *, pack_limit: int | None = None, direct_io: bool = True) -> None:
         self.root = Path(root)
+        self.direct_io = direct_io
         self.objects = self.root / "objects"
         self.tmp = self.root / "tmp"
         self.packs = PackSet(self.root / "packs")
@@ -246,9 +247,8 @@ class LocalBlobStore:
     def writer(self, *, dedup: bool = True) -> PackWriter:
         """A pack writer; without `dedup` it writes every object it is given (for repacking)."""
         exists = self._held if dedup else None
-        if self.pack_limit is None:
-            return PackWriter(self.packs, self.tmp, exists)
-        return PackWriter(self.packs, self.tmp, exists, limit=self.pack_limit)
+        limit = PACK_LIMIT if self.pack_limit is None else self.pack_limit
+        return PackWriter(self.packs, self.tmp, exists, limit=limit, direct=self.direct_io)
 
     def get(self, digest: str) -> bytes:
         check_digest(digest)

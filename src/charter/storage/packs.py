@@ -30,6 +30,8 @@ from pathlib import Path
 
 import blake3
 
+from charter.storage.pack_file import IOV_MAX, PackFile, write_fully
+
 PACK_MAGIC = b"charter-pack-1\n\0"
 INDEX_MAGIC = b"charter-index-1\n"
 PACK_SUFFIX = ".pack"
@@ -37,7 +39,6 @@ INDEX_SUFFIX = ".idx"
 _ENTRY = struct.Struct("<32sQQ")
 _COUNT = struct.Struct("<Q")
 _CHECK = 32
-_IOV_MAX = 1024
 PACK_LIMIT = 128 * 1024 * 1024  # a pack is closed (and its fsync started) past this size
 
 Buffer = bytes | bytearray | memoryview
@@ -81,26 +82,6 @@ def decode_index(data: bytes) -> dict[str, tuple[int, int]]:
         raw.hex(): (offset, length)
         for raw, offset, length in _ENTRY.iter_unpack(memoryview(data)[head : head + count * _ENTRY.size])
     }
-
-
-def write_fully(fd: int, data: Buffer, offset: int) -> None:
-    view = memoryview(data).cast("B")
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
-
-
-def write_vector(fd: int, pieces: list[Buffer], offset: int) -> None:
-    """Write `pieces` back to back from `offset`, in as few `pwritev` calls as the kernel allows."""
-    views = [memoryview(piece).cast("B") for piece in pieces]
-    while views:
-        written = os.pwritev(fd, views[:_IOV_MAX], offset)
-        offset += written
-        while views and written >= len(views[0]):
-            written -= len(views[0])
-            views.pop(0)
-        if written:
-            views[0] = views[0][written:]
 
 
 def _length(run: list[tuple[str, Buffer]]) -> int:
@@ -212,13 +193,16 @@ class PackSet:
 class _OpenPack:
     """A pack being written under a temporary name."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, io: ThreadPoolExecutor, direct: bool) -> None:
         self.name = f"pack-{secrets.token_hex(12)}"
         self.temp = tmp / f"{self.name}{PACK_SUFFIX}.{secrets.token_hex(4)}"
-        self.fd = os.open(self.temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
-        write_fully(self.fd, PACK_MAGIC, 0)
-        self.size = len(PACK_MAGIC)
+        self.file = PackFile(self.temp, io, direct=direct)
+        self.file.append([PACK_MAGIC])
         self.entries: dict[str, tuple[int, int]] = {}
+
+    @property
+    def size(self) -> int:
+        return self.file.size
 
 
 class PackWriter:
@@ -237,8 +221,9 @@ class PackWriter:
         exists: Callable[[str], bool] | None,
         *,
         limit: int = PACK_LIMIT,
+        direct: bool = True,
     ) -> None:
-        self.packs, self.tmp, self.exists, self.limit = packs, tmp, exists, limit
+        self.packs, self.tmp, self.exists, self.limit, self.direct = packs, tmp, exists, limit, direct
         self._lock = threading.Lock()
         self._current: _OpenPack | None = None
         self._closed: list[tuple[_OpenPack, Future[None]]] = []
@@ -273,7 +258,7 @@ class PackWriter:
                     continue
                 self._mine.add(digest)
                 used = self._current.size if self._current is not None else len(PACK_MAGIC)
-                if run and (used + run_bytes + len(data) > self.limit or len(run) >= _IOV_MAX):
+                if run and (used + run_bytes + len(data) > self.limit or len(run) >= IOV_MAX):
                     self._append(run)
                     run, run_bytes = [], 0
                 run.append((digest, data))
@@ -286,11 +271,10 @@ class PackWriter:
         """Write `run` at the end of the current pack (a new one if it would overflow); under the lock."""
         pack = self._pack_for(_length(run))
         offset = pack.size
-        write_vector(pack.fd, [data for _, data in run], offset)
+        pack.file.append([data for _, data in run])
         for digest, data in run:
             pack.entries[digest] = (offset, len(data))
             offset += len(data)
-        pack.size = offset
 
     def commit(self) -> list[PackInfo]:
         """fsync every pack, write its index, rename both into place, fsync the folder."""
@@ -327,10 +311,9 @@ class PackWriter:
             self._close_current()
             closed, self._closed = self._closed, []
         for pack, synced in closed:
-            synced.cancel()
-            with contextlib.suppress(BaseException):  # the write is abandoned anyway
+            with contextlib.suppress(Exception):  # the write is abandoned anyway
                 synced.result()
-            pack.temp.unlink(missing_ok=True)
+            pack.file.abandon()
         self.finished = True
         self._stop_syncer()
 
@@ -340,7 +323,7 @@ class PackWriter:
             self._close_current()
             pack = None
         if pack is None:
-            pack = self._current = _OpenPack(self.tmp)
+            pack = self._current = _OpenPack(self.tmp, self._io(), self.direct)
         return pack
 
     def _close_current(self) -> None:
@@ -348,24 +331,20 @@ class PackWriter:
         if pack is None:
             return
         if not pack.entries:
-            os.close(pack.fd)
-            pack.temp.unlink(missing_ok=True)
+            pack.file.abandon()
             return
+        self._closed.append((pack, self._io().submit(pack.file.finish)))
+
+    def _io(self) -> ThreadPoolExecutor:
+        """The thread that writes and fsyncs this writer's packs, in order, while callers hash."""
         if self._syncer is None:
-            self._syncer = ThreadPoolExecutor(1, thread_name_prefix="charter-pack-sync")
-        self._closed.append((pack, self._syncer.submit(_sync_and_close, pack.fd)))
+            self._syncer = ThreadPoolExecutor(1, thread_name_prefix="charter-pack-io")
+        return self._syncer
 
     def _stop_syncer(self) -> None:
         if self._syncer is not None:
             self._syncer.shutdown(wait=True)
             self._syncer = None
-
-
-def _sync_and_close(fd: int) -> None:
-    try:
-        os.fdatasync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_durably(path: Path, data: bytes) -> None:
