@@ -66,7 +66,25 @@ class _TimedStore(LocalBlobStore):
                 finally:
                     store.sync_s = time.perf_counter() - started
 
-        return Timed(self.packs, self.tmp, self._held if dedup else None)
+        return Timed(self.packs, self.tmp, self._held if dedup else None, direct=self.direct_io)
+
+
+class _Discard:
+    """A batch writer that stores nothing: what a snapshot costs without writing (read, cut, hash)."""
+
+    def put_many(self, items: Any) -> list[bool]:
+        return [True for _ in items]
+
+    def commit(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+class _DiscardStore(_TimedStore):
+    def writer(self, *, dedup: bool = True) -> PackWriter:
+        return _Discard()  # type: ignore[return-value]
 
 
 class _LooseStore(_TimedStore):
@@ -138,10 +156,10 @@ class _Inputs:
         shutil.rmtree(self.stores, ignore_errors=True)
         self.stores.mkdir()
 
-    def store(self, name: str, *, loose: bool = False) -> _TimedStore:
+    def store(self, name: str, *, loose: bool = False, discard: bool = False) -> _TimedStore:
         path = self.stores / name
         shutil.rmtree(path, ignore_errors=True)
-        store = _LooseStore(path) if loose else _TimedStore(path)
+        store = _LooseStore(path) if loose else _DiscardStore(path) if discard else _TimedStore(path)
         store.create()
         return store
 
@@ -214,6 +232,7 @@ def _big_file(inputs: _Inputs, sizes: _Sizes) -> dict[str, Any]:
     load = _load()
     packed = _snapshots(inputs, sizes, inputs.big, loose=False)
     loose = _snapshots(inputs, sizes, inputs.big, loose=True)
+    unwritten = _snapshots(inputs, sizes, inputs.big, loose=False, discard=True)
     floor = _store_floor(inputs, sizes.runs, [inputs.big])
     median = packed["median_s"]
     return {
@@ -228,6 +247,8 @@ def _big_file(inputs: _Inputs, sizes: _Sizes) -> dict[str, Any]:
         "chunks": packed["result"].chunks_total,
         "bytes_new": packed["result"].bytes_new,
         "store_put_floor_s": floor,
+        "no_write_median_s": unwritten["median_s"],
+        "no_write_cpu_s": unwritten["cpu_s"],
         "loose_median_s": loose["median_s"],
         "loose_sync_s": loose["commit_s"],
         "loose_over_packed": loose["median_s"] / median,
@@ -236,17 +257,20 @@ def _big_file(inputs: _Inputs, sizes: _Sizes) -> dict[str, Any]:
         "notes": "end to end includes the commit that makes the packs durable (fdatasync of each pack, "
         "its index, renames, fsync of packs/); loose_*: the same snapshot as one file per blob and one "
         "os.sync(), in the same run; store_put_floor_s: the pack writer alone on the same chunks "
-        "(no reading or hashing; commit included); "
+        "(no reading or hashing; commit included); no_write_*: the snapshot with a writer that discards "
+        "every chunk (reading, cutting and hashing only); "
         f"chunks: min {MIN_CHUNK // 1024} KiB, avg {AVG_CHUNK // 1024} KiB, max {MAX_CHUNK // 1024} KiB",
     }
 
 
-def _snapshots(inputs: _Inputs, sizes: _Sizes, source: Path, *, loose: bool) -> dict[str, Any]:
+def _snapshots(
+    inputs: _Inputs, sizes: _Sizes, source: Path, *, loose: bool, discard: bool = False
+) -> dict[str, Any]:
     """Medians of `sizes.runs` snapshots of `source` into fresh stores, packed or loose."""
     stores: list[_TimedStore] = []
 
     def fresh() -> _TimedStore:
-        stores.append(inputs.store("loose" if loose else "packed", loose=loose))
+        stores.append(inputs.store("loose" if loose else "packed", loose=loose, discard=discard))
         os.sync()  # start each run with no dirty pages of earlier runs
         return stores[-1]
 
@@ -358,8 +382,10 @@ def _dd(inputs: _Inputs, sizes: _Sizes) -> dict[str, Any]:
     load = _load()
     cached: list[float] = []
     durable: list[float] = []
+    direct: list[float] = []
     for _ in range(sizes.runs):
-        for conv, times in (([], cached), (["conv=fsync"], durable)):
+        variants = (([], cached), (["conv=fsync"], durable), (["oflag=direct", "conv=fsync"], direct))
+        for conv, times in variants:
             target.unlink(missing_ok=True)
             os.sync()
             started = time.perf_counter()
@@ -377,10 +403,13 @@ def _dd(inputs: _Inputs, sizes: _Sizes) -> dict[str, Any]:
         "page_cache_gb_per_s": written / statistics.median(cached) / 1e9,
         "fsync_median_s": statistics.median(durable),
         "fsync_gb_per_s": written / statistics.median(durable) / 1e9,
+        "direct_fsync_median_s": statistics.median(direct),
+        "direct_fsync_gb_per_s": written / statistics.median(direct) / 1e9,
         "runs": sizes.runs,
         "load_avg_1m_5m": load,
-        "notes": "dd if=/dev/zero bs=4M, without and with conv=fsync; the durable figure bounds any "
-        "snapshot that must make a new GiB durable before it commits",
+        "notes": "dd if=/dev/zero bs=4M: into the page cache; with conv=fsync; with oflag=direct "
+        "conv=fsync (how packs are written). The durable figures bound any snapshot that must make new "
+        "data durable before it commits",
     }
 
 
