@@ -226,3 +226,13 @@ def test_deleting_a_packed_object_rewrites_its_pack(blobs: LocalBlobStore) -> No
     blobs.delete(a[0])
     assert not blobs.has(a[0]) and blobs.get(b[0]) == b[1]
     assert not LocalBlobStore(blobs.root).has(a[0])
+
+
+def test_unpacking_leaves_every_object_loose_for_an_object_store(blobs: LocalBlobStore) -> None:
+    loose, a, b = blob(100, 1), blob(200, 2), blob(300, 3)
+    blobs.put(*loose)
+    packed(blobs, a, b)
+    assert blobs.unpack() == 2
+    assert pack_files(blobs) == []
+    for digest, data in (loose, a, b):
+        assert blobs.path(digest).read_bytes() == data

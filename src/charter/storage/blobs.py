@@ -29,7 +29,7 @@ from typing import BinaryIO, Protocol
 
 from charter.errors import NotFound
 from charter.storage.packs import PACK_LIMIT, PackSet, PackWriter
-from charter.storage.packs_gc import Collected, collect_packs, rewrite
+from charter.storage.packs_gc import Collected, collect_packs, drop, rewrite
 
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
 Buffer = bytes | bytearray | memoryview
@@ -229,6 +229,10 @@ class LocalBlobStore:
         final = self._path(digest)
         if os.path.exists(final) or self.packs.locate(digest) is not None:
             return False
+        self._write_loose(digest, final, data)
+        return True
+
+    def _write_loose(self, digest: str, final: str, data: Buffer) -> None:
         temp = f"{self._tmp}{digest[:16]}.{secrets.token_hex(6)}"
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
@@ -239,7 +243,6 @@ class LocalBlobStore:
         finally:
             os.close(fd)
         os.replace(temp, final)
-        return True
 
     def put_many(self, items: Iterable[tuple[str, Buffer]]) -> list[bool]:
         return [self.put(digest, data) for digest, data in items]  # a local write does not wait
@@ -337,6 +340,21 @@ class LocalBlobStore:
 
     def sync(self) -> None:
         os.sync()
+
+    def unpack(self) -> int:
+        """Write every packed object as a loose one, durably, then delete the packs; the number of
+        objects unpacked. For moving a folder store to an object store, which reads loose objects."""
+        count = 0
+        for info in self.packs.packs():
+            for digest, (offset, length) in info.entries.items():
+                final = self._path(digest)
+                if not os.path.exists(final):
+                    self._write_loose(digest, final, self.packs.read((info.name, offset, length)))
+                    count += 1
+            self.sync()
+            drop(self.packs, info)
+        self.packs.refresh(force=True)
+        return count
 
     def _repacker(self) -> PackWriter:
         return self.writer(dedup=False)
