@@ -66,7 +66,14 @@ class _TimedStore(LocalBlobStore):
                 finally:
                     store.sync_s = time.perf_counter() - started
 
-        return Timed(self.packs, self.tmp, self._held if dedup else None, direct=self.direct_io)
+        return Timed(
+            self.packs,
+            self.tmp,
+            dedup=dedup,
+            loose=self._loose_exists,
+            sync_loose=self.sync,
+            direct=self.direct_io,
+        )
 
 
 class _Discard:

@@ -97,6 +97,23 @@ def test_objects_already_stored_loose_or_packed_are_not_written_again(blobs: Loc
     assert len(pack_files(blobs)) == 4  # a batch with nothing new writes no pack
 
 
+def test_relying_on_a_loose_object_makes_the_commit_sync_loose_objects(tmp_path: Path) -> None:
+    """A loose object may come from a process that has not synced it yet (a chunk uploaded to the
+    server): a batch that skips it because it is there must make it durable before committing."""
+    syncs: list[int] = []
+
+    class Counting(LocalBlobStore):
+        def sync(self) -> None:
+            syncs.append(1)
+
+    store = Counting(tmp_path / "blobs")
+    store.create()
+    loose, fresh = blob(100, 1), blob(200, 2)
+    assert packed(store, fresh) == [True] and syncs == []
+    store.put(*loose)
+    assert packed(store, loose, blob(300, 3)) == [False, True] and syncs == [1]
+
+
 @pytest.mark.parametrize("direct_io", [True, False])
 def test_a_full_pack_is_closed_and_the_next_one_started(tmp_path: Path, direct_io: bool) -> None:
     store = LocalBlobStore(tmp_path / "blobs", pack_limit=50_000, direct_io=direct_io)

@@ -221,9 +221,8 @@ class LocalBlobStore:
             return True
         return self.packs.refresh() and self.packs.locate(digest) is not None
 
-    def _held(self, digest: str) -> bool:
-        """`has` without looking for new packs (a pack writer looks once per batch)."""
-        return self.packs.locate(digest) is not None or os.path.exists(self._path(digest))
+    def _loose_exists(self, digest: str) -> bool:
+        return os.path.exists(self._path(digest))
 
     def put(self, digest: str, data: Buffer) -> bool:
         final = self._path(digest)
@@ -249,9 +248,15 @@ class LocalBlobStore:
 
     def writer(self, *, dedup: bool = True) -> PackWriter:
         """A pack writer; without `dedup` it writes every object it is given (for repacking)."""
-        exists = self._held if dedup else None
-        limit = PACK_LIMIT if self.pack_limit is None else self.pack_limit
-        return PackWriter(self.packs, self.tmp, exists, limit=limit, direct=self.direct_io)
+        return PackWriter(
+            self.packs,
+            self.tmp,
+            dedup=dedup,
+            loose=self._loose_exists,
+            sync_loose=self.sync,
+            limit=PACK_LIMIT if self.pack_limit is None else self.pack_limit,
+            direct=self.direct_io,
+        )
 
     def get(self, digest: str) -> bytes:
         check_digest(digest)

@@ -208,22 +208,28 @@ class _OpenPack:
 class PackWriter:
     """Appends objects to packs; `commit()` makes them durable and visible, `abort()` drops them.
 
-    `put_many` may be called from several threads. An object is skipped if the store already holds
-    it (`exists`) or this writer has it, unless `dedup` is off (repacking copies objects out of a
-    pack that is about to be deleted). A pack that grows past `limit` is closed and fsynced in the
-    background while writing goes on in a new one.
+    `put_many` may be called from several threads. With `dedup`, an object is skipped if a pack or
+    this writer has it, or `loose(digest)` says the store holds it as a loose object; without,
+    every object given is written (repacking copies objects out of a pack about to be deleted). A
+    loose object another process wrote may not be durable yet, so if any was relied on, `commit()`
+    calls `sync_loose()` too. A pack that grows past `limit` is closed and fsynced in the background
+    while writing goes on in a new one.
     """
 
     def __init__(
         self,
         packs: PackSet,
         tmp: Path,
-        exists: Callable[[str], bool] | None,
         *,
+        dedup: bool = True,
+        loose: Callable[[str], bool] | None = None,
+        sync_loose: Callable[[], None] | None = None,
         limit: int = PACK_LIMIT,
         direct: bool = True,
     ) -> None:
-        self.packs, self.tmp, self.exists, self.limit, self.direct = packs, tmp, exists, limit, direct
+        self.packs, self.tmp, self.dedup, self.limit, self.direct = packs, tmp, dedup, limit, direct
+        self.loose, self.sync_loose = loose, sync_loose
+        self._relied_on_loose = False
         self._lock = threading.Lock()
         self._current: _OpenPack | None = None
         self._closed: list[tuple[_OpenPack, Future[None]]] = []
@@ -244,9 +250,9 @@ class PackWriter:
         """Append the new objects among `items`; the objects of one call that fit in the current
         pack go to the file in one vectored write."""
         batch = list(items)
-        if self.exists is not None:
+        if self.dedup:
             self.packs.refresh()  # once per batch, not once per object
-            fresh = [digest not in self._mine and not self.exists(digest) for digest, _ in batch]
+            fresh = [self._new(digest) for digest, _ in batch]
         else:
             fresh = [True] * len(batch)
         with self._lock:
@@ -266,6 +272,14 @@ class PackWriter:
             if run:
                 self._append(run)
         return fresh
+
+    def _new(self, digest: str) -> bool:
+        if digest in self._mine or self.packs.locate(digest) is not None:
+            return False
+        if self.loose is not None and self.loose(digest):
+            self._relied_on_loose = True
+            return False
+        return True
 
     def _append(self, run: list[tuple[str, Buffer]]) -> None:
         """Write `run` at the end of the current pack (a new one if it would overflow); under the lock."""
@@ -300,6 +314,8 @@ class PackWriter:
                 fsync_folder(self.packs.folder)
                 for info in committed:
                     self.packs.add(info)
+            if self._relied_on_loose and self.sync_loose is not None:
+                self.sync_loose()
             return committed
         finally:
             self.finished = True
