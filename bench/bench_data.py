@@ -4,10 +4,13 @@
 
 Measured (median of several runs, inputs in the page cache):
 
-- snapshot of a 1 GiB random file into an empty blob store, end to end (the batched sync that makes
-  the blobs durable included; the time before it and the sync itself are reported too);
+- snapshot of a 1 GiB random file into an empty blob store, end to end (the commit that makes the
+  packs durable included; the time before it and the commit itself are reported too), beside the
+  same snapshot written as one loose file per blob (the layout before pack files) and `dd` writing
+  1 GiB with and without `conv=fsync` into the same file system;
 - snapshot after appending 1 MiB to that file (bytes newly stored);
-- snapshot of 10,000 files of 4 KiB; checkout of the 1 GiB snapshot (verified);
+- snapshot of 10,000 files of 4 KiB (packed, and loose as the baseline); checkout of the 1 GiB
+  snapshot (verified);
 - canonical fingerprints of a 10-column Parquet file (2M rows: 3 integer, 3 float, 2 low- and 2
   high-cardinality string columns), in rows/s;
 - `rows_found` on two sorted 10M-row fingerprint arrays.
@@ -38,7 +41,8 @@ from charter.data.manifest import FileEntry, Manifest
 from charter.data.overlap import rows_found
 from charter.data.snapshot import checkout, snapshot
 from charter.data.tabular import inspect_table
-from charter.storage.blobs import LocalBlobStore
+from charter.storage.blobs import LocalBlobStore, LooseWriter
+from charter.storage.packs import PackInfo, PackWriter
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -46,9 +50,55 @@ DVC_REQUIREMENT = "dvc"
 
 
 class _TimedStore(LocalBlobStore):
-    """A blob store that remembers how long its (one) sync took."""
+    """A blob store that remembers how long committing its (one) batch took: the fsync of the packs
+    still open, writing their indexes, the renames and the folder's fsync."""
 
     sync_s = 0.0
+
+    def writer(self, *, dedup: bool = True) -> PackWriter:
+        store = self
+
+        class Timed(PackWriter):
+            def commit(self) -> list[PackInfo]:
+                started = time.perf_counter()
+                try:
+                    return super().commit()
+                finally:
+                    store.sync_s = time.perf_counter() - started
+
+        return Timed(
+            self.packs,
+            self.tmp,
+            dedup=dedup,
+            loose=self._loose_exists,
+            sync_loose=self.sync,
+            direct=self.direct_io,
+        )
+
+
+class _Discard:
+    """A batch writer that stores nothing: what a snapshot costs without writing (read, cut, hash)."""
+
+    def put_many(self, items: Any) -> list[bool]:
+        return [True for _ in items]
+
+    def commit(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+class _DiscardStore(_TimedStore):
+    def writer(self, *, dedup: bool = True) -> PackWriter:
+        return _Discard()  # type: ignore[return-value]
+
+
+class _LooseStore(_TimedStore):
+    """The baseline: one file per blob and one `os.sync()` per snapshot (the layout before packs)."""
+
+    def writer(self, *, dedup: bool = True) -> PackWriter:
+        return LooseWriter(self)  # type: ignore[return-value]
 
     def sync(self) -> None:
         started = time.perf_counter()
@@ -69,6 +119,7 @@ def run(workdir: Path, quick: bool) -> list[dict[str, Any]]:
             _checkout(inputs, sizes),
             _fingerprints(inputs, sizes),
             _overlap(sizes),
+            _dd(inputs, sizes),
         ]
         if not quick:
             _beside_dvc(rows, inputs, workdir)
@@ -112,10 +163,10 @@ class _Inputs:
         shutil.rmtree(self.stores, ignore_errors=True)
         self.stores.mkdir()
 
-    def store(self, name: str) -> _TimedStore:
+    def store(self, name: str, *, loose: bool = False, discard: bool = False) -> _TimedStore:
         path = self.stores / name
         shutil.rmtree(path, ignore_errors=True)
-        store = _TimedStore(path)
+        store = _LooseStore(path) if loose else _DiscardStore(path) if discard else _TimedStore(path)
         store.create()
         return store
 
@@ -186,35 +237,59 @@ def _load() -> str:
 def _big_file(inputs: _Inputs, sizes: _Sizes) -> dict[str, Any]:
     _warm(inputs.big)
     load = _load()
-    stores: list[_TimedStore] = []
-
-    def fresh() -> _TimedStore:
-        stores.append(inputs.store("big"))
-        os.sync()  # start each run with no dirty pages of earlier runs
-        return stores[-1]
-
-    walls, cpus, result = _measure(sizes.runs, fresh, lambda store: snapshot(store, inputs.big))
-    syncs = [store.sync_s for store in stores]
+    packed = _snapshots(inputs, sizes, inputs.big, loose=False)
+    loose = _snapshots(inputs, sizes, inputs.big, loose=True)
+    unwritten = _snapshots(inputs, sizes, inputs.big, loose=False, discard=True)
     floor = _store_floor(inputs, sizes.runs, [inputs.big])
-    median = statistics.median(walls)
-    before_sync = statistics.median(w - s for w, s in zip(walls, syncs, strict=True))
+    median = packed["median_s"]
     return {
         "name": f"data: snapshot of a {_size(sizes.big)} random file into an empty store",
         "median_s": median,
         "runs": sizes.runs,
         "gb_per_s": sizes.big / median / 1e9,
-        "median_before_sync_s": before_sync,
-        "gb_per_s_before_sync": sizes.big / before_sync / 1e9,
-        "median_sync_s": statistics.median(syncs),
-        "cpu_s": statistics.median(cpus),
-        "chunks": result.chunks_total,
-        "bytes_new": result.bytes_new,
+        "median_before_commit_s": packed["before_s"],
+        "gb_per_s_before_commit": sizes.big / packed["before_s"] / 1e9,
+        "median_commit_s": packed["commit_s"],
+        "cpu_s": packed["cpu_s"],
+        "chunks": packed["result"].chunks_total,
+        "bytes_new": packed["result"].bytes_new,
         "store_put_floor_s": floor,
+        "no_write_median_s": unwritten["median_s"],
+        "no_write_cpu_s": unwritten["cpu_s"],
+        "loose_median_s": loose["median_s"],
+        "loose_sync_s": loose["commit_s"],
+        "loose_over_packed": loose["median_s"] / median,
         "target": "≥ 1 GB/s end to end",
         "load_avg_1m_5m": load,
-        "notes": "end to end includes blobs.sync() (os.sync) that makes the new blobs durable; "
-        "store_put_floor_s: LocalBlobStore.put of the same chunks alone (no reading, hashing or sync); "
+        "notes": "end to end includes the commit that makes the packs durable (fdatasync of each pack, "
+        "its index, renames, fsync of packs/); loose_*: the same snapshot as one file per blob and one "
+        "os.sync(), in the same run; store_put_floor_s: the pack writer alone on the same chunks "
+        "(no reading or hashing; commit included); no_write_*: the snapshot with a writer that discards "
+        "every chunk (reading, cutting and hashing only); "
         f"chunks: min {MIN_CHUNK // 1024} KiB, avg {AVG_CHUNK // 1024} KiB, max {MAX_CHUNK // 1024} KiB",
+    }
+
+
+def _snapshots(
+    inputs: _Inputs, sizes: _Sizes, source: Path, *, loose: bool, discard: bool = False
+) -> dict[str, Any]:
+    """Medians of `sizes.runs` snapshots of `source` into fresh stores, packed or loose."""
+    stores: list[_TimedStore] = []
+
+    def fresh() -> _TimedStore:
+        stores.append(inputs.store("loose" if loose else "packed", loose=loose, discard=discard))
+        os.sync()  # start each run with no dirty pages of earlier runs
+        return stores[-1]
+
+    walls, cpus, result = _measure(sizes.runs, fresh, lambda store: snapshot(store, source))
+    commits = [store.sync_s for store in stores]
+    shutil.rmtree(stores[-1].root, ignore_errors=True)
+    return {
+        "median_s": statistics.median(walls),
+        "before_s": statistics.median(w - c for w, c in zip(walls, commits, strict=True)),
+        "commit_s": statistics.median(commits),
+        "cpu_s": statistics.median(cpus),
+        "result": result,
     }
 
 
@@ -232,8 +307,8 @@ def _store_floor(inputs: _Inputs, runs: int, files: list[Path]) -> float:
         return store
 
     def put_all(store: _TimedStore) -> None:
-        for digest, data in blobs:
-            store.put(digest, data)
+        with store.writer() as writer:
+            writer.put_many(blobs)
 
     walls, _, _ = _measure(runs, fresh, put_all)
     shutil.rmtree(inputs.stores / "floor", ignore_errors=True)
@@ -282,27 +357,66 @@ def _append(inputs: _Inputs, sizes: _Sizes) -> dict[str, Any]:
 def _small_files(inputs: _Inputs, sizes: _Sizes) -> dict[str, Any]:
     _warm(inputs.small)
     load = _load()
-
-    def fresh() -> _TimedStore:
-        store = inputs.store("small")
-        os.sync()
-        return store
-
-    walls, cpus, result = _measure(sizes.runs, fresh, lambda store: snapshot(store, inputs.small))
+    packed = _snapshots(inputs, sizes, inputs.small, loose=False)
+    loose = _snapshots(inputs, sizes, inputs.small, loose=True)
     floor = _store_floor(inputs, sizes.runs, sorted(inputs.small.iterdir()))
-    median = statistics.median(walls)
+    median = packed["median_s"]
     return {
         "name": f"data: snapshot of {sizes.small_files:,} files of {_size(sizes.small_size)}",
         "median_s": median,
         "runs": sizes.runs,
         "files_per_s": sizes.small_files / median,
-        "mb_per_s": result.bytes_read / median / 1e6,
-        "cpu_s": statistics.median(cpus),
+        "mb_per_s": packed["result"].bytes_read / median / 1e6,
+        "median_commit_s": packed["commit_s"],
+        "cpu_s": packed["cpu_s"],
         "store_put_floor_s": floor,
+        "loose_median_s": loose["median_s"],
+        "loose_sync_s": loose["commit_s"],
+        "loose_over_packed": loose["median_s"] / median,
         "target": "≤ 2 s for 10,000 files",
         "load_avg_1m_5m": load,
-        "notes": "into an empty store, sync included; store_put_floor_s: LocalBlobStore.put of the same "
-        "blobs alone (no reading, hashing or sync)",
+        "notes": "into an empty store, commit (durability) included; loose_*: one file per blob and one "
+        "os.sync(), same run; store_put_floor_s: the pack writer alone on the same blobs (no reading or "
+        "hashing; commit included)",
+    }
+
+
+def _dd(inputs: _Inputs, sizes: _Sizes) -> dict[str, Any]:
+    """`dd` writing as many bytes as the big file into the stores' file system, into the page cache
+    and durably (`conv=fsync`): what the disk allows, in the same run."""
+    target = inputs.stores / "dd.bin"
+    count = max(1, sizes.big // (4 * MiB))
+    load = _load()
+    cached: list[float] = []
+    durable: list[float] = []
+    direct: list[float] = []
+    for _ in range(sizes.runs):
+        variants = (([], cached), (["conv=fsync"], durable), (["oflag=direct", "conv=fsync"], direct))
+        for conv, times in variants:
+            target.unlink(missing_ok=True)
+            os.sync()
+            started = time.perf_counter()
+            subprocess.run(
+                ["dd", "if=/dev/zero", f"of={target}", "bs=4M", f"count={count}", *conv],
+                check=True,
+                capture_output=True,
+            )
+            times.append(time.perf_counter() - started)
+    target.unlink(missing_ok=True)
+    written = count * 4 * MiB
+    return {
+        "name": f"data: dd of {_size(written)} into the store's file system (baseline)",
+        "page_cache_median_s": statistics.median(cached),
+        "page_cache_gb_per_s": written / statistics.median(cached) / 1e9,
+        "fsync_median_s": statistics.median(durable),
+        "fsync_gb_per_s": written / statistics.median(durable) / 1e9,
+        "direct_fsync_median_s": statistics.median(direct),
+        "direct_fsync_gb_per_s": written / statistics.median(direct) / 1e9,
+        "runs": sizes.runs,
+        "load_avg_1m_5m": load,
+        "notes": "dd if=/dev/zero bs=4M: into the page cache; with conv=fsync; with oflag=direct "
+        "conv=fsync (how packs are written). The durable figures bound any snapshot that must make new "
+        "data durable before it commits",
     }
 
 

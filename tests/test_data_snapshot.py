@@ -179,10 +179,19 @@ def test_a_backslash_in_a_file_name_is_refused(blobs: LocalBlobStore, folder: Pa
 
 
 def _corrupt(blobs: LocalBlobStore, digest: str) -> None:
-    path = blobs.path(digest)
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 1
-    path.write_bytes(bytes(data))
+    """Flip a bit in the middle of the object, where it is stored (a snapshot packs its objects)."""
+    blobs.packs.refresh(force=True)
+    location = blobs.packs.locate(digest)
+    if location is None:
+        path, offset, length = blobs.path(digest), 0, blobs.path(digest).stat().st_size
+    else:
+        name, offset, length = location
+        path = blobs.packs.pack_path(name)
+    with open(path, "r+b") as handle:
+        handle.seek(offset + length // 2)
+        byte = handle.read(1)[0]
+        handle.seek(offset + length // 2)
+        handle.write(bytes([byte ^ 1]))
 
 
 def test_a_corrupt_chunk_is_caught_by_checkout_and_verify(
@@ -267,3 +276,4 @@ def test_the_blob_store_holds_chunks_and_manifest_only(blobs: LocalBlobStore, fo
     assert stored == result.manifest.chunk_digests() | {result.manifest_digest}
     assert result.chunks_total == len(result.manifest.chunk_digests())
     assert not any((blobs.root / "tmp").iterdir())
+    assert not any((blobs.root / "objects").rglob("*/*"))  # all packed, nothing loose

@@ -2,14 +2,16 @@
 
 `snapshot` reads every file once. Each byte is cut into content-defined chunks, each chunk is
 hashed and stored unless the store has it already, and the whole-file digest is computed in the
-same pass. The manifest is stored as a blob too, and the store is synced once at the end: when
+same pass. Everything goes through one batch writer of the store (`BlobStore.writer()`: on a
+local store, pack files written sequentially, fsynced as each fills up and committed together; on
+an object store, loose objects), the manifest too, and the batch is committed once at the end: when
 `snapshot` returns, everything the manifest refers to is durable and the caller may commit
-metadata that names it.
+metadata that names it. If the snapshot fails, the batch is aborted.
 
 Work is spread over a few threads (BLAKE3, the chunk cutter and file writes release the GIL):
 
 - small files (up to one read window) are read, cut, hashed and stored by the workers, in batches
-  (each batch's new chunks go to the store in one `put_many`, which an object store runs
+  (each batch's new chunks go to the writer in one `put_many`, which an object store runs
   concurrently);
 - a large file is read by the calling thread through a ring of reused buffers; its chunks are
   hashed and stored by the workers, and its whole-file digest is updated in order by one more
@@ -43,7 +45,7 @@ from charter.data.checkout import CheckoutResult, CorruptBlob, TargetNotEmpty, c
 from charter.data.chunking import WINDOW, chunk_spans, content_digest, new_chunker, windows
 from charter.data.manifest import FileEntry, Manifest, validate_relative_path
 from charter.data.sources import SourceFile, UnreadableSource, list_files, list_single_file
-from charter.storage.blobs import BlobStore
+from charter.storage.blobs import BlobStore, BlobWriter, batch_writer
 
 __all__ = [
     "CheckoutResult",
@@ -119,12 +121,17 @@ def _store(
     present: AbstractSet[str],
 ) -> SnapshotResult:
     workers = threads or blobs.parallelism
-    with _Writer(blobs, progress, workers, present) as writer:
-        entries = writer.store_all(files)
-    manifest = Manifest(tuple(entries))
-    encoded = manifest.to_bytes()
-    manifest_new = blobs.put(manifest.digest, encoded)
-    blobs.sync()
+    batch = batch_writer(blobs)
+    try:
+        with _Writer(batch, progress, workers, present) as writer:
+            entries = writer.store_all(files)
+        manifest = Manifest(tuple(entries))
+        encoded = manifest.to_bytes()
+        (manifest_new,) = batch.put_many([(manifest.digest, encoded)])
+        batch.commit()
+    except BaseException:
+        batch.abort()
+        raise
     return SnapshotResult(
         manifest=manifest,
         manifest_digest=manifest.digest,
@@ -139,7 +146,7 @@ class _Writer:
     """The thread pool and the counters of one snapshot."""
 
     def __init__(
-        self, blobs: BlobStore, progress: Progress | None, workers: int, present: AbstractSet[str]
+        self, blobs: BlobWriter, progress: Progress | None, workers: int, present: AbstractSet[str]
     ) -> None:
         self.blobs = blobs
         self.present = present

@@ -600,23 +600,13 @@ class DatasetService:
             for digest in manifests:
                 reachable |= load_manifest(store.blobs, digest).chunk_digests()
             cutoff = time.time() - grace_seconds
-            removed = kept = freed = 0
-            for digest, mtime, size in list(store.blobs.digests()):
-                if digest in reachable:
-                    continue
-                if mtime > cutoff:
-                    kept += 1
-                    continue
-                removed += 1
-                freed += size
-                if not dry_run:
-                    store.blobs.delete(digest)
-            if not dry_run:
-                store.blobs.clean_temporary(cutoff)
-                if removed:
-                    tx.ledger.append(
-                        self.registry.actor, "blobs.collected", "store", {"removed": removed, "bytes": freed}
-                    )
+            # loose objects and packs alike: a dead pack is deleted, a mostly dead one repacked
+            collected = store.blobs.collect(reachable, cutoff, dry_run=dry_run)
+            removed, freed, kept = collected.removed, collected.freed, collected.kept_recent
+            if not dry_run and removed:
+                tx.ledger.append(
+                    self.registry.actor, "blobs.collected", "store", {"removed": removed, "bytes": freed}
+                )
             return GcReport(dry_run, len(reachable), removed, freed, kept)
 
     def _record(self, ref: str) -> DatasetVersionRecord:

@@ -1,25 +1,35 @@
 """The content-addressed blob store: the interface, and the local folder that implements it.
 
-Objects are named by their BLAKE3 hex digest and live at `objects/<first two hex>/<digest>`
-under the store's root, whatever the backend. Writing an object that exists is a no-op, and a
-reader never sees a partial object. `put` need not be durable on return: callers write a batch
-and call `sync()` once before they commit metadata that refers to it.
+Objects are named by their BLAKE3 hex digest. A *loose* object lives at
+`objects/<first two hex>/<digest>` under the store's root, whatever the backend. Writing an object
+that exists is a no-op, and a reader never sees a partial object. `put` need not be durable on
+return: callers write a batch and call `sync()` once before they commit metadata that refers to it.
+
+A batch of many objects (a snapshot) goes through a `writer()` instead: `LocalBlobStore` appends
+the objects to pack files (`charter.storage.packs`), which `commit()` makes durable and visible at
+once; stores without packs write loose objects and `commit()` syncs. Every read (`has`, `get`,
+`open`, `size`) finds an object whether it is loose or packed, and `collect` (the store's half of
+`gc`) removes unreachable objects of both kinds.
 
 `LocalBlobStore` (here) keeps the objects in a local folder; `FsspecBlobStore`
-(`charter.storage.blobs_fsspec`) keeps them under any fsspec URL (`s3://bucket/prefix`, …).
+(`charter.storage.blobs_fsspec`) keeps them under any fsspec URL (`s3://bucket/prefix`, …), loose.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import secrets
 from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from charter.errors import NotFound
+from charter.storage.packs import PACK_LIMIT, PackSet, PackWriter
+from charter.storage.packs_gc import Collected, collect_packs, drop, rewrite
 
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
 Buffer = bytes | bytearray | memoryview
@@ -81,6 +91,77 @@ class BlobStore(Protocol):
         """Make every object written so far durable."""
         ...
 
+    def writer(self) -> BlobWriter:
+        """A writer for a batch of objects (a snapshot), durable and visible once committed."""
+        ...
+
+    def collect(self, live: AbstractSet[str], older_than: float, *, dry_run: bool = False) -> Collected:
+        """Remove every object not in `live` written before `older_than` (epoch seconds), loose or
+        packed, and what interrupted writes left behind; what was (or would be) removed."""
+        ...
+
+
+class BlobWriter(Protocol):
+    """Objects written as one batch. `put_many` may be called from several threads; after
+    `commit()` every object put is durable (and readable by anyone); `abort()` drops what it can."""
+
+    def put_many(self, items: Iterable[tuple[str, Buffer]]) -> list[bool]:
+        """Store each object unless the store (or this batch) holds it; True where newly written."""
+        ...
+
+    def commit(self) -> object: ...
+
+    def abort(self) -> None: ...
+
+
+class LooseWriter:
+    """A batch written as loose objects through `put_many`, made durable by one `sync()`; for
+    stores without packs (an object store, a remote upload)."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+
+    def put_many(self, items: Iterable[tuple[str, Buffer]]) -> list[bool]:
+        return self.store.put_many(items)
+
+    def commit(self) -> None:
+        self.store.sync()
+
+    def abort(self) -> None:
+        """Nothing to undo: loose objects nobody refers to are orphans that `gc` collects."""
+
+
+def batch_writer(store: BlobStore) -> BlobWriter:
+    """`store.writer()`, or a `LooseWriter` for a store that predates batch writers."""
+    opener = getattr(store, "writer", None)
+    return opener() if callable(opener) else LooseWriter(store)
+
+
+def collect_loose(
+    store: BlobStore,
+    objects: Iterable[tuple[str, float, int]],
+    live: AbstractSet[str],
+    older_than: float,
+    *,
+    dry_run: bool,
+) -> Collected:
+    """The loose-object half of `collect`, for any store: every one of `objects` (digest, mtime,
+    size) that is unreachable and older than `older_than` is deleted; then temporary leftovers."""
+    result = Collected()
+    for digest, mtime, size in list(objects):
+        if digest in live:
+            continue
+        if mtime > older_than:
+            result.kept_recent += 1
+            continue
+        result.removed += 1
+        result.freed += size
+        if not dry_run:
+            store.delete(digest)
+    if not dry_run:
+        result.leftovers += store.clean_temporary(older_than)
+    return result
+
 
 def missing_blob(digest: str) -> NotFound:
     return NotFound(f"blob {digest}", "the blob store is missing an object a version refers to")
@@ -93,13 +174,17 @@ def check_digest(digest: str) -> str:
 
 
 class LocalBlobStore:
-    """A local folder. Writes go to a temporary file in the same file system and are renamed into
-    place; `put` does not fsync, `sync()` does (once for a whole snapshot)."""
+    """A local folder. A loose write goes to a temporary file in the same file system and is
+    renamed into place; `put` does not fsync, `sync()` does (once for a whole snapshot). A
+    `writer()` appends to pack files under `packs/` instead (see `charter.storage.packs`)."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, pack_limit: int | None = None, direct_io: bool = True) -> None:
         self.root = Path(root)
+        self.direct_io = direct_io
         self.objects = self.root / "objects"
         self.tmp = self.root / "tmp"
+        self.packs = PackSet(self.root / "packs")
+        self.pack_limit = pack_limit
         # string prefixes: the hot paths build object paths by concatenation, not pathlib
         self._objects = str(self.objects) + os.sep
         self._tmp = str(self.tmp) + os.sep
@@ -114,6 +199,7 @@ class LocalBlobStore:
 
     def create(self) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
+        self.packs.folder.mkdir(exist_ok=True)
         for i in range(256):
             (self.objects / f"{i:02x}").mkdir(parents=True, exist_ok=True)
 
@@ -121,6 +207,7 @@ class LocalBlobStore:
         return self.objects.is_dir()
 
     def path(self, digest: str) -> Path:
+        """Where the loose copy of the object is (or would be)."""
         return Path(self._path(digest))
 
     def _path(self, digest: str) -> str:
@@ -128,12 +215,23 @@ class LocalBlobStore:
         return f"{self._objects}{digest[:2]}{os.sep}{digest}"
 
     def has(self, digest: str) -> bool:
+        """Whether the store holds the object. A pack committed by another process in the last few
+        milliseconds may be missed (the folder's mtime is coarse): a caller then writes a copy."""
+        if self.packs.locate(digest) is not None or os.path.exists(self._path(digest)):
+            return True
+        return self.packs.refresh() and self.packs.locate(digest) is not None
+
+    def _loose_exists(self, digest: str) -> bool:
         return os.path.exists(self._path(digest))
 
     def put(self, digest: str, data: Buffer) -> bool:
         final = self._path(digest)
-        if os.path.exists(final):
+        if os.path.exists(final) or self.packs.locate(digest) is not None:
             return False
+        self._write_loose(digest, final, data)
+        return True
+
+    def _write_loose(self, digest: str, final: str, data: Buffer) -> None:
         temp = f"{self._tmp}{digest[:16]}.{secrets.token_hex(6)}"
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
@@ -144,32 +242,84 @@ class LocalBlobStore:
         finally:
             os.close(fd)
         os.replace(temp, final)
-        return True
 
     def put_many(self, items: Iterable[tuple[str, Buffer]]) -> list[bool]:
         return [self.put(digest, data) for digest, data in items]  # a local write does not wait
 
+    def writer(self, *, dedup: bool = True) -> PackWriter:
+        """A pack writer; without `dedup` it writes every object it is given (for repacking)."""
+        return PackWriter(
+            self.packs,
+            self.tmp,
+            dedup=dedup,
+            loose=self._loose_exists,
+            sync_loose=self.sync,
+            limit=PACK_LIMIT if self.pack_limit is None else self.pack_limit,
+            direct=self.direct_io,
+        )
+
     def get(self, digest: str) -> bytes:
-        with self.open(digest) as handle:
-            return handle.read()
+        check_digest(digest)
+        location = self.packs.locate(digest)
+        if location is not None:
+            with contextlib.suppress(FileNotFoundError):  # collected meanwhile: look again below
+                return self.packs.read(location)
+        try:
+            with open(self._path(digest), "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            pass
+        self.packs.refresh(force=True)  # a folder's mtime is coarse: on a miss, always look again
+        location = self.packs.locate(digest)
+        if location is None:
+            raise missing_blob(digest)
+        try:
+            return self.packs.read(location)
+        except FileNotFoundError:
+            raise missing_blob(digest) from None
 
     def open(self, digest: str) -> BinaryIO:
-        try:
-            return open(self._path(digest), "rb")
-        except FileNotFoundError:
-            raise missing_blob(digest) from None
+        if self.packs.locate(digest) is None:
+            try:
+                return open(self._path(digest), "rb")
+            except FileNotFoundError:
+                pass
+        return io.BytesIO(self.get(digest))  # a packed object is at most a chunk or a manifest
 
     def size(self, digest: str) -> int:
-        try:
-            return self.path(digest).stat().st_size
-        except FileNotFoundError:
-            raise missing_blob(digest) from None
+        location = self.packs.locate(digest)
+        if location is None:
+            try:
+                return self.path(digest).stat().st_size
+            except FileNotFoundError:
+                self.packs.refresh(force=True)
+                location = self.packs.locate(digest)
+        if location is None:
+            raise missing_blob(digest)
+        return location[2]
 
     def delete(self, digest: str) -> None:
+        """Remove the object, loose or packed (a pack holding it is rewritten without it)."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._path(digest))
+        for info in self.packs.packs():
+            if digest in info.entries:
+                rewrite(self.packs, info, info.entries.keys() - {digest}, self._repacker)
+        self.packs.refresh(force=True)
 
     def digests(self) -> Iterator[tuple[str, float, int]]:
+        """Every object, loose then packed (a packed object is as old as its pack), each once."""
+        seen: set[str] = set()
+        for digest, mtime, size in self.loose_digests():
+            seen.add(digest)
+            yield digest, mtime, size
+        for info in self.packs.packs():
+            for digest, (_, length) in info.entries.items():
+                if digest not in seen:
+                    seen.add(digest)
+                    yield digest, info.mtime, length
+
+    def loose_digests(self) -> Iterator[tuple[str, float, int]]:
         if not self.objects.is_dir():
             return
         for shard in sorted(self.objects.iterdir()):
@@ -188,5 +338,28 @@ class LocalBlobStore:
                     removed += 1
         return removed
 
+    def collect(self, live: AbstractSet[str], older_than: float, *, dry_run: bool = False) -> Collected:
+        result = collect_loose(self, self.loose_digests(), live, older_than, dry_run=dry_run)
+        result.add(collect_packs(self.packs, self._repacker, live, older_than, dry_run=dry_run))
+        return result
+
     def sync(self) -> None:
         os.sync()
+
+    def unpack(self) -> int:
+        """Write every packed object as a loose one, durably, then delete the packs; the number of
+        objects unpacked. For moving a folder store to an object store, which reads loose objects."""
+        count = 0
+        for info in self.packs.packs():
+            for digest, (offset, length) in info.entries.items():
+                final = self._path(digest)
+                if not os.path.exists(final):
+                    self._write_loose(digest, final, self.packs.read((info.name, offset, length)))
+                    count += 1
+            self.sync()
+            drop(self.packs, info)
+        self.packs.refresh(force=True)
+        return count
+
+    def _repacker(self) -> PackWriter:
+        return self.writer(dedup=False)

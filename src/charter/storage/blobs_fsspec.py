@@ -8,6 +8,8 @@ a store is opened, so the core install does not need them (`pip install 'charter
   written straight to its name; on other file systems it is written to `tmp/` and moved into place.
 - `put` asks whether the object exists first: an existing object is never rewritten or re-sent.
 - `sync()` does nothing: an object store acknowledges a PUT once the object is durable.
+- Objects stay loose (no packs): a PUT per chunk runs concurrently anyway, and an object store has
+  no per-file kernel cost to save; `writer()` writes loose objects and `collect` deletes them.
 - Every request waits on a round trip, so callers run many at once: `parallelism` says how many,
   and `put_many` runs a batch on the store's own thread pool.
 - Credentials and endpoints are the backend's own business: s3fs (through botocore) reads
@@ -22,13 +24,15 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit, urlunsplit
 
 from charter.errors import InvalidInput
-from charter.storage.blobs import DIGEST, Buffer, check_digest, missing_blob
+from charter.storage.blobs import DIGEST, Buffer, LooseWriter, check_digest, collect_loose, missing_blob
+from charter.storage.packs_gc import Collected
 
 EXTRA = "pip install 'charter[s3]'"
 MARKER = "CHARTER"
@@ -184,6 +188,12 @@ class FsspecBlobStore:
 
     def sync(self) -> None:
         """Nothing to do: every `put` returned after the backend acknowledged the object."""
+
+    def writer(self) -> LooseWriter:
+        return LooseWriter(self)
+
+    def collect(self, live: AbstractSet[str], older_than: float, *, dry_run: bool = False) -> Collected:
+        return collect_loose(self, self.digests(), live, older_than, dry_run=dry_run)
 
     # --- helpers ---------------------------------------------------------------------------------
 
