@@ -35,7 +35,10 @@ _MASKS = (
     (re.compile(r"chtr_[A-Za-z0-9_\-]+"), "<token>"),
     (re.compile(r"/tmp/[^\s\"']*"), "<path>"),
     (re.compile(r"\b\d+(\.\d+)? ?(ms|s|µs|MB/s|GB/s)\b"), "<duration>"),
-    (re.compile(r'"(seconds|elapsed_s|duration_s|mb_per_s|records_per_second)": [0-9.e-]+'), r'"\1": <n>'),
+    (
+        re.compile(r'"(seconds|elapsed_s|elapsed_seconds|duration_s|mb_per_s|records_per_second)": [-.e\d]+'),
+        r'"\1": <n>',
+    ),
 )
 
 TRACK = {
