@@ -34,13 +34,20 @@ if TYPE_CHECKING:
 
 INGEST_BATCH = 50_000
 MAX_ERROR = 2000
+MAX_METRIC_NAME = 200  # txn_moments.metric
 _ARMS = frozenset(a.value for a in Arm)
 
 
 def check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """Metric values as finite floats (true/false count as 1/0)."""
+    """Metric values as finite floats (true/false count as 1/0); names of 1 to MAX_METRIC_NAME
+    characters."""
     out: dict[str, float] = {}
     for name, value in metrics.items():
+        if not 0 < len(name) <= MAX_METRIC_NAME:
+            raise InvalidInput(
+                f"metric name {name[:40]!r}{'…' if len(name) > 40 else ''} must have 1 to "
+                f"{MAX_METRIC_NAME} characters"
+            )
         kind = type(value)
         if (kind is float or kind is int) and isfinite(value):
             out[name] = float(value)
@@ -176,7 +183,8 @@ def ingest_items(
             row = _row(tx, slot, slot_record.id, item, releases, timeline)
             rows.append(row)
             by_arm[row.arm] = by_arm.get(row.arm, 0) + 1
-        inserted = tx.transactions.insert_many(rows)
+        # ids made here are new; only ids the records carry can already be stored
+        inserted = tx.transactions.insert_many(rows, fresh_ids=not any("id" in item for item in items))
     return _Counts(len(rows), inserted, by_arm)
 
 

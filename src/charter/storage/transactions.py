@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from charter.stats.moments import Moments
+from charter.storage import txn_moments
 from charter.storage.schema import UTCDateTime, transactions
 
 K = TypeVar("K")
@@ -138,7 +139,7 @@ _STAGE_PG = (
 )
 _MERGE_PG = (
     f"INSERT INTO transactions ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM charter_txn_stage "
-    "ON CONFLICT (id) DO NOTHING"
+    "ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 _TIME = UTCDateTime()
 
@@ -186,33 +187,47 @@ class TransactionRepo:
     # --- writes ---------------------------------------------------------------------------------
 
     def insert_many(self, rows: Sequence[TxnRow], *, fresh_ids: bool = False) -> int:
-        """Store `rows` in this transaction; returns how many were new (duplicate ids are skipped).
-        `fresh_ids`: every id was just generated, so PostgreSQL may COPY straight into the table."""
+        """Store `rows` in this transaction, with their sums in `txn_moments`; returns how many
+        were new. A duplicate id (already stored, or earlier in `rows`) is skipped and adds nothing
+        to the sums. `fresh_ids`: every id was just generated, so none can be stored already (and
+        PostgreSQL may COPY straight into the table)."""
         if not rows:
             return 0
+        if not fresh_ids:
+            rows = _first_of_each_id(rows)
         dbapi: Any = self.conn.connection.dbapi_connection
         assert dbapi is not None
-        if self.conn.dialect.name == "sqlite":
-            cursor = dbapi.cursor()
-            try:
-                before = dbapi.total_changes
-                cursor.executemany(_INSERT_SQLITE, [(r[0], _sqlite_time(r[1]), *r[2:]) for r in rows])
-                return int(dbapi.total_changes - before)
-            finally:
-                cursor.close()
+        sqlite = self.conn.dialect.name == "sqlite"
         cursor = dbapi.cursor()
         try:
-            text = _copy_text(rows)
-            if fresh_ids:
-                with cursor.copy(_COPY_PG) as copy:
-                    copy.write(text)
-                return len(rows)
-            cursor.execute(_STAGE_PG)
-            with cursor.copy(_COPY_STAGE_PG) as copy:
-                copy.write(text)
-            cursor.execute(_MERGE_PG)
-            inserted = int(cursor.rowcount)
-            cursor.execute("DELETE FROM charter_txn_stage")
+            if sqlite:
+                before = dbapi.total_changes
+                last = (
+                    None if fresh_ids else cursor.execute("SELECT max(rowid) FROM transactions").fetchone()[0]
+                )
+                cursor.executemany(_INSERT_SQLITE, [(r[0], _sqlite_time(r[1]), *r[2:]) for r in rows])
+                inserted = int(dbapi.total_changes - before)
+                if inserted < len(rows):
+                    cursor.execute("SELECT id FROM transactions WHERE rowid > ?", (last or 0,))
+                    rows = _only(rows, {i for (i,) in cursor.fetchall()})
+            else:
+                text = _copy_text(rows)
+                if fresh_ids:
+                    with cursor.copy(_COPY_PG) as copy:
+                        copy.write(text)
+                    inserted = len(rows)
+                else:
+                    cursor.execute(_STAGE_PG)
+                    with cursor.copy(_COPY_STAGE_PG) as copy:
+                        copy.write(text)
+                    cursor.execute(_MERGE_PG)
+                    stored = {i for (i,) in cursor.fetchall()}
+                    inserted = len(stored)
+                    cursor.execute("DELETE FROM charter_txn_stage")
+                    if inserted < len(rows):
+                        rows = _only(rows, stored)
+            sums = txn_moments.accumulate((r[5], r[4], r[1], r[12]) for r in rows)
+            txn_moments.add(cursor, sums, sqlite=sqlite)
             return inserted
         finally:
             cursor.close()
@@ -259,9 +274,9 @@ class TransactionRepo:
         metrics: Sequence[str],
     ) -> dict[str, dict[str, dict[str, Moments]]]:
         """arm → metric → UTC day → Moments of the rollout's records with `start ≤ time ≤ end`,
-        computed by the database (COUNT, SUM, SUM of squares per arm, metric and day)."""
-        day = ("substr(time, 1, 10)", "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
-        return self._grouped(rollout_id, list(arms), start, end, metrics, day, {}, str)
+        from the sums kept at write time (`txn_moments`): whole hours and minutes from the table,
+        the partial minutes at either end from the records."""
+        return self._covered(rollout_id, list(arms), start, end, metrics, _utc_day, lambda lo, hi: True)
 
     def bucket_moments(
         self,
@@ -275,7 +290,98 @@ class TransactionRepo:
     ) -> dict[str, dict[str, dict[int, Moments]]]:
         """arm → metric → bucket → Moments, like `daily_moments` but grouped in buckets of
         `width_seconds` counted from `start` (bucket 0 starts at `start`): a time series for charts,
-        however long or short the rollout."""
+        however long or short the rollout. Read from `txn_moments` when `start` is on a whole
+        minute and the width a whole number of minutes (else from the records)."""
+        if width_seconds <= 0:
+            raise ValueError("buckets need a positive width")
+        origin = (start - txn_moments.EPOCH).total_seconds()
+        if origin % txn_moments.MINUTE or width_seconds % txn_moments.MINUTE:
+            return self.scan_bucket_moments(
+                rollout_id=rollout_id, arms=arms, start=start, end=end, metrics=metrics,
+                width_seconds=width_seconds,
+            )  # fmt: skip
+        first, width = int(origin), int(width_seconds)
+
+        def bucket(seconds: int) -> int:
+            return (seconds - first) // width
+
+        return self._covered(
+            rollout_id, list(arms), start, end, metrics, bucket, lambda lo, hi: bucket(lo) == bucket(hi)
+        )
+
+    def _covered(
+        self,
+        rollout_id: str,
+        arms: list[str],
+        start: datetime,
+        end: datetime,
+        metrics: Sequence[str],
+        label: Callable[[int], K],
+        same_label: Callable[[int, int], bool],
+    ) -> dict[str, dict[str, dict[K, Moments]]]:
+        out: dict[str, dict[str, dict[K, Moments]]] = {arm: defaultdict(dict) for arm in arms}
+        if not metrics or not arms:
+            return out
+
+        def scan(lo: datetime, hi: datetime, closed: bool) -> dict[tuple[str, str], list[float]]:
+            return self._scan_sums(rollout_id, arms, lo, hi, closed, metrics)
+
+        sums = txn_moments.read(
+            self.conn,
+            rollout_id=rollout_id,
+            arms=arms,
+            metrics=metrics,
+            pieces=txn_moments.cover(start, end, same_label),
+            label=label,
+            scan=scan,
+        )
+        for (arm, metric, key), (n, total, squares) in sums.items():
+            if n:
+                out[arm][metric][key] = Moments.from_sums(int(n), total, squares)
+        return {arm: dict(by_metric) for arm, by_metric in out.items()}
+
+    def _scan_sums(
+        self,
+        rollout_id: str,
+        arms: list[str],
+        lo: datetime,
+        hi: datetime,
+        closed: bool,
+        metrics: Sequence[str],
+    ) -> dict[tuple[str, str], list[float]]:
+        """(arm, metric) → [COUNT, SUM, SUM of squares] of the records with lo ≤ time < hi (≤ hi
+        when `closed`), read from the records (a partial minute: the index bounds the scan)."""
+        found = self._grouped(rollout_id, arms, lo, hi, metrics, ("0", "0"), {}, int, closed=closed)
+        return {(arm, metric): v for (arm, metric, _), v in found.items()}
+
+    # --- the same answers from the records themselves (tests use them as the oracle) ---------------
+
+    def scan_daily_moments(
+        self,
+        *,
+        rollout_id: str,
+        arms: Iterable[str],
+        start: datetime,
+        end: datetime,
+        metrics: Sequence[str],
+    ) -> dict[str, dict[str, dict[str, Moments]]]:
+        """`daily_moments` computed by aggregating every record in the window."""
+        day = ("substr(time, 1, 10)", "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
+        return _as_moments(
+            list(arms), self._grouped(rollout_id, list(arms), start, end, metrics, day, {}, str)
+        )
+
+    def scan_bucket_moments(
+        self,
+        *,
+        rollout_id: str,
+        arms: Iterable[str],
+        start: datetime,
+        end: datetime,
+        metrics: Sequence[str],
+        width_seconds: float,
+    ) -> dict[str, dict[str, dict[int, Moments]]]:
+        """`bucket_moments` computed by aggregating every record in the window."""
         if width_seconds <= 0:
             raise ValueError("buckets need a positive width")
         bucket = (
@@ -283,7 +389,8 @@ class TransactionRepo:
             "FLOOR(EXTRACT(EPOCH FROM (time - :start)) / :width)",
         )
         extra = {"width": float(width_seconds)}
-        return self._grouped(rollout_id, list(arms), start, end, metrics, bucket, extra, int)
+        found = self._grouped(rollout_id, list(arms), start, end, metrics, bucket, extra, int)
+        return _as_moments(list(arms), found)
 
     def _grouped(
         self,
@@ -295,10 +402,13 @@ class TransactionRepo:
         group: tuple[str, str],
         extra: dict[str, Any],
         label: Callable[[Any], K],
-    ) -> dict[str, dict[str, dict[K, Moments]]]:
-        """COUNT, SUM, SUM of squares of each metric per arm and group (`group`: the grouping
-        expression over `time`, for SQLite and for PostgreSQL)."""
-        out: dict[str, dict[str, dict[K, Moments]]] = {arm: defaultdict(dict) for arm in arms}
+        *,
+        closed: bool = True,
+    ) -> dict[tuple[str, str, K], list[float]]:
+        """(arm, metric, group) → [COUNT, SUM, SUM of squares] of each metric of the records with
+        `start ≤ time ≤ end` (`< end` unless `closed`), computed over the records (`group`: the
+        grouping expression over `time`, for SQLite and for PostgreSQL)."""
+        out: dict[tuple[str, str, K], list[float]] = {}
         if not metrics or not arms:
             return out
         sqlite = self.conn.dialect.name == "sqlite"
@@ -312,7 +422,9 @@ class TransactionRepo:
         where = (
             "WHERE rollout_id = :rollout AND arm IN ("
             + ", ".join(f":arm{i}" for i in range(len(arms)))
-            + ") AND time >= :start AND time <= :end"
+            + ") AND time >= :start AND time "
+            + ("<=" if closed else "<")
+            + " :end"
         )
         # The subqueries are kept from being merged into the aggregate (SQLite: LIMIT -1; PostgreSQL:
         # OFFSET 0), so each record's JSON is parsed once and each metric extracted once, not once
@@ -338,8 +450,8 @@ class TransactionRepo:
             for i, metric in enumerate(metrics):
                 count, total, squares = row[2 + 3 * i : 5 + 3 * i]
                 if count:
-                    out[arm][metric][key] = Moments.from_sums(int(count), total, squares)
-        return {arm: dict(by_metric) for arm, by_metric in out.items()}
+                    out[arm, metric, key] = [int(count), float(total), float(squares)]
+        return out
 
     def inputs(
         self,
@@ -361,6 +473,30 @@ class TransactionRepo:
             query = query.where(transactions.c.time <= until)
         query = query.order_by(transactions.c.time.desc()).limit(limit)
         return [json.loads(text) for text in self.conn.execute(query).scalars()]
+
+
+def _as_moments(
+    arms: list[str], sums: Mapping[tuple[str, str, K], Sequence[float]]
+) -> dict[str, dict[str, dict[K, Moments]]]:
+    out: dict[str, dict[str, dict[K, Moments]]] = {arm: {} for arm in arms}
+    for (arm, metric, key), (n, total, squares) in sums.items():
+        out[arm].setdefault(metric, {})[key] = Moments.from_sums(int(n), total, squares)
+    return out
+
+
+def _utc_day(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d")
+
+
+def _first_of_each_id(rows: Sequence[TxnRow]) -> Sequence[TxnRow]:
+    """`rows` without a second record of the same id (the first is the one stored)."""
+    seen: set[str] = set()
+    kept = [r for r in rows if not (r[0] in seen or seen.add(r[0]))]  # type: ignore[func-returns-value]
+    return rows if len(kept) == len(rows) else kept
+
+
+def _only(rows: Sequence[TxnRow], ids: set[str]) -> list[TxnRow]:
+    return [r for r in rows if r[0] in ids]
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # made once: dumps() would
