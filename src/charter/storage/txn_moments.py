@@ -17,7 +17,6 @@ up to the order in which floating-point sums were added.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,20 +44,17 @@ UPSERT_SQLITE = _UPSERT.format(p="?")
 UPSERT_PG = _UPSERT.format(p="%s")
 
 
-def accumulate(rows: Iterable[tuple[str | None, str, datetime, str]]) -> Sums:
-    """The sums of (rollout_id, arm, time, metrics JSON) records, per minute and per hour. Records
-    of no rollout are left out: only rollouts are judged and charted."""
+def accumulate(records: Iterable[tuple[str, str, datetime, Mapping[str, float]]]) -> Sums:
+    """The sums of (rollout_id, arm, time, metrics) records, per minute and per hour."""
     minutes: dict[tuple[str, str, int], dict[str, list[float]]] = {}
-    loads = json.loads
-    for rollout_id, arm, when, metrics in rows:
-        if rollout_id is None or metrics == "{}":
+    for rollout_id, arm, when, metrics in records:
+        if not metrics:
             continue
         key = (rollout_id, arm, int(when.timestamp()) // MINUTE * MINUTE)
         by_metric = minutes.get(key)
         if by_metric is None:
             by_metric = minutes[key] = {}
-        for name, value in loads(metrics).items():
-            x = float(value)
+        for name, x in metrics.items():
             acc = by_metric.get(name)
             if acc is None:
                 by_metric[name] = [1, x, x * x]
