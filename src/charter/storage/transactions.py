@@ -4,11 +4,12 @@ Transaction records are data, not audit events: they are written in large batche
 recorder's background thread (or by `charter txn ingest`), never one by one, and never through the
 ORM-ish layers. Writes go straight to the driver — `executemany` of one precompiled INSERT on
 SQLite, `COPY … FROM STDIN` on PostgreSQL — and a batch whose ids may already be stored (a replayed
-spool, a re-ingested file) skips the duplicates instead of failing.
+spool, a re-ingested file) skips the duplicates instead of failing (and leaves them out of the sums).
 
-The gate never loads records: `daily_moments` returns, per arm, metric and UTC day,
-`COUNT(x), SUM(x), SUM(x·x)` computed by the database over the rollout's window, which
-`charter.stats.Moments.from_sums` turns into moments.
+The gate never loads records: `daily_moments` returns, per arm, metric and UTC day, the moments
+of the rollout's records in a window, from `COUNT(x), SUM(x), SUM(x·x)` that every insert adds to
+`txn_moments` in its own transaction (`charter.storage.txn_moments`); `scan_daily_moments` computes
+the same from the records (tests compare the two).
 
 Ids are UUIDv7 (`uuid7`): 48 bits of Unix milliseconds, then a per-process counter and random bits,
 so ids sort by time (within a millisecond, by creation in one process) and the primary-key
