@@ -266,7 +266,7 @@ def _backend(workdir: Path, backend: str, quick: bool) -> list[dict[str, Any]]:
         with admin.transaction(SLOT, key="traced") as txn:
             txn.record(quality=0.8)
         admin.flush()
-        token = admin.tokens.create("vic", name="bench").secret
+        token = admin.tokens.create_signin_link("vic").secret  # /signin takes a one-time link
         with _server(admin.settings, admin.clock) as base:
             rows = _measure(base, token, _pages(versions, txn.id), runs, admin.clock)
     note = f"{versions:,} model and prompt versions, {records:,} records, {sizes['events']:,} audit events"
