@@ -106,7 +106,11 @@ def table(conn: Connection) -> dict[tuple[Any, ...], tuple[int, float, float]]:
     return {tuple(r[:5]): (int(r[5]), float(r[6]), float(r[7])) for r in rows}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(
     first=records,
     second=records,
