@@ -8,7 +8,8 @@ query, the ledger pages by sequence.
 
 Set-up (per backend): a model with V versions, a prompt with V versions, a dataset with V / 2
 versions, a slot with a rollout in canary-micro (5 %) whose window holds N transaction records
-(inserted with one INSERT … SELECT per million: baseline and candidate arms, three metrics), and the
+(inserted with one INSERT … SELECT per million: baseline and candidate arms, three metrics; their
+sums in `txn_moments` then computed from them, as migration 0004 does), and the
 audit events all that wrote. The server app (`charter.api.app.create_app`, web UI included) runs
 in a thread on loopback; each page is fetched once cold (`first_s`: the store's clock moved past
 the 30 s for which a page reuses a rollout's gate verdict and charts), then R times more by a
@@ -124,9 +125,15 @@ def _fill(reg: Any, count: int) -> float:
         sql = _FILL_SQLITE if reg.store.dialect == "sqlite" else _FILL_POSTGRES
         with reg.store.engine.begin() as conn:
             conn.execute(sa.text(sql), params)
+    # the records went in by SQL, around insert_many: their sums are computed as migration 0004 does
+    from charter.storage.txn_moments import rebuild
+
+    with reg.store.engine.begin() as conn:
+        rebuild(conn)
     if reg.store.dialect == "postgresql":
         with reg.store.engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE transactions")
+            conn.exec_driver_sql("ANALYZE txn_moments")
     return time.perf_counter() - began
 
 
@@ -259,7 +266,7 @@ def _backend(workdir: Path, backend: str, quick: bool) -> list[dict[str, Any]]:
         with admin.transaction(SLOT, key="traced") as txn:
             txn.record(quality=0.8)
         admin.flush()
-        token = admin.tokens.create("vic", name="bench").secret
+        token = admin.tokens.create_signin_link("vic").secret  # /signin takes a one-time link
         with _server(admin.settings, admin.clock) as base:
             rows = _measure(base, token, _pages(versions, txn.id), runs, admin.clock)
     note = f"{versions:,} model and prompt versions, {records:,} records, {sizes['events']:,} audit events"

@@ -137,6 +137,8 @@ def test_ingest_validates_every_line_and_skips_records_already_stored(w: World, 
         ({**good, "arm": "left"}, "arm 'left'"),
         ({**good, "colour": "red"}, "unknown field"),
         ({**good, "metrics": {"quality": "high"}}, "not a finite number"),
+        ({**good, "metrics": [1, 2]}, "line 2: metrics must be an object"),
+        ({**good, "metrics": {"q" * 201: 1}}, "line 2: metric name 'qqq"),
         ({**good, "id": "42"}, "not a UUID"),
         ({**good, "release": "0000000000"}, "not found"),
     ]

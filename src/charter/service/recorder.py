@@ -329,7 +329,8 @@ class Recorder(RecordQueue):
     def _write(self, batch: list[_Raw]) -> int:
         with self.registry.store.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
             rows = [self._row(conn, raw) for raw in batch]
-            return TransactionRepo(conn).insert_many(rows, fresh_ids=True)
+            metrics = [raw[7] for raw in batch]
+            return TransactionRepo(conn).insert_many(rows, fresh_ids=True, metrics=metrics)
 
     def _row(self, conn: Any, raw: _Raw) -> TxnRow:
         d = raw[2]

@@ -1,8 +1,9 @@
 """A rollout's gated metrics over time, candidate against baseline: what the rollout page charts.
 
-The window (the rollout's start to its end, or now) is cut into `BUCKETS` equal buckets; the
-database returns COUNT, SUM and SUM of squares per arm, metric and bucket (never the records), so a
-chart costs one aggregate query however many transactions were recorded. The candidate's series is
+The window (from the minute the rollout started in to its end, or now) is cut into at most
+`BUCKETS` equal buckets of whole minutes; COUNT, SUM and SUM of squares per arm, metric and bucket
+come from the sums kept at write time (`txn_moments`, never the records), so a chart costs the same
+however many transactions were recorded. The candidate's series is
 its `shadow` records during a shadow stage and its `candidate` records after, as the gate judges it.
 
 Each bucket also carries the bound the stage it falls in draws for that metric (`bound_for`): for a
@@ -30,6 +31,7 @@ from charter.storage.store import Tx
 
 BUCKETS = 48
 MIN_BUCKET = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -156,9 +158,11 @@ def stage_spans(record: RolloutRecord, tx: Tx, end: datetime) -> list[StageSpan]
 
 def metric_series(tx: Tx, record: RolloutRecord, rollout: Rollout, now: datetime) -> RolloutSeries:
     """Every gated metric of the rollout, bucketed over its whole window (see the module docstring)."""
-    start = rollout.started_at
-    end = max(rollout.ended_at or now, start + MIN_BUCKET)
-    width = max((end - start) / BUCKETS, MIN_BUCKET)
+    end = max(rollout.ended_at or now, rollout.started_at + MIN_BUCKET)
+    # whole minutes, or whole hours from a whole hour once buckets are longer than an hour
+    unit = HOUR if end - rollout.started_at > BUCKETS * HOUR else MIN_BUCKET
+    start = _round_down(rollout.started_at, unit)
+    width = max(-(-(end - start) // (BUCKETS * unit)) * unit, unit)
     metrics = gated_metrics(rollout)
     data = tx.transactions.bucket_moments(
         rollout_id=record.id,
@@ -206,6 +210,14 @@ def metric_series(tx: Tx, record: RolloutRecord, rollout: Rollout, now: datetime
         tuple(series),
         rollout.policy.as_dict(),
     )
+
+
+def _round_down(when: datetime, unit: timedelta) -> datetime:
+    """`when` rounded down to its minute or hour: buckets on whole minutes and hours are read from
+    the sums kept at write time, never from the records."""
+    if unit == HOUR:
+        return when.replace(minute=0, second=0, microsecond=0)
+    return when.replace(second=0, microsecond=0)
 
 
 def _span_at(spans: list[StageSpan], when: datetime) -> StageSpan | None:

@@ -16,7 +16,7 @@ _SCRIPTS = Path(__file__).parent / "migrations"
 # The newest migration's revision. Opening a store compares the database with this constant instead
 # of loading Alembic and parsing every migration script (that made each CLI command slower);
 # tests/test_migrations.py checks it is the head of the migration scripts.
-HEAD = "0003"
+HEAD = "0004"
 
 
 def _config() -> Config:

@@ -509,6 +509,22 @@ transactions = sa.Table(
     sa.Index("ix_transactions_rollout_arm_time", "rollout_id", "arm", "time"),
 )
 
+# The rollout gate's and charts' sums, kept at write time in the records' own transaction (see
+# storage/txn_moments.py): per rollout, arm, metric and time bucket (`span` seconds long — 60 and
+# 3600 — starting at `bucket`, Unix seconds), COUNT, SUM and SUM of squares of the metric.
+txn_moments = sa.Table(
+    "txn_moments",
+    metadata,
+    sa.Column("rollout_id", sa.String(36), primary_key=True),
+    sa.Column("span", sa.Integer, primary_key=True),
+    sa.Column("arm", sa.String(10), primary_key=True),
+    sa.Column("metric", sa.String(200), primary_key=True),
+    sa.Column("bucket", sa.BigInteger, primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("total", sa.Float, nullable=False),
+    sa.Column("squares", sa.Float, nullable=False),
+)
+
 # --- the server: API tokens, webhooks and their outbox, ledger checkpoints, job leases ----------
 
 # API tokens: only the SHA-256 of the secret is kept (a leaked table cannot be replayed).

@@ -1,0 +1,233 @@
+"""The gate's and the charts' sums, kept at write time: `txn_moments`.
+
+Every batch of transaction records that `TransactionRepo.insert_many` stores also adds, in the same
+database transaction, its records' COUNT, SUM and SUM of squares per rollout, arm, metric and time
+bucket, at two resolutions (`SPANS`: minutes and hours, buckets aligned to Unix time so that UTC
+days, hours and minutes are made of whole buckets). Only records actually inserted count (a
+duplicate id skipped by the insert adds nothing), and the sums are added with an upsert that
+increments (`ON CONFLICT … DO UPDATE SET n = n + excluded.n`), so concurrent writers on PostgreSQL
+never lose an update; keys are written in sorted order so two writers never deadlock.
+
+Reads (`Cover`) split a window into whole hours, whole minutes around them and, at either end, the
+part of a minute that the window only partly covers, which is read from the records themselves
+(the `(rollout_id, arm, time)` index bounds that scan to one minute). A read therefore costs the
+same however many records the rollout holds, and gives exactly what scanning every record would,
+up to the order in which floating-point sums were added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+MINUTE = 60
+HOUR = 3600
+SPANS = (MINUTE, HOUR)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# (rollout_id, span, arm, metric, bucket) → [n, total, squares]
+Sums = dict[tuple[str, int, str, str, int], list[float]]
+
+_UPSERT = (
+    "INSERT INTO txn_moments (rollout_id, span, arm, metric, bucket, n, total, squares) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) "
+    "ON CONFLICT (rollout_id, span, arm, metric, bucket) DO UPDATE SET "
+    "n = txn_moments.n + excluded.n, total = txn_moments.total + excluded.total, "
+    "squares = txn_moments.squares + excluded.squares"
+)
+UPSERT_SQLITE = _UPSERT.format(p="?")
+UPSERT_PG = _UPSERT.format(p="%s")
+
+
+def accumulate(records: Iterable[tuple[str, str, datetime, Mapping[str, float]]]) -> Sums:
+    """The sums of (rollout_id, arm, time, metrics) records, per minute and per hour."""
+    minutes: dict[tuple[str, str, int], dict[str, list[float]]] = {}
+    for rollout_id, arm, when, metrics in records:
+        if not metrics:
+            continue
+        key = (rollout_id, arm, int(when.timestamp()) // MINUTE * MINUTE)
+        by_metric = minutes.get(key)
+        if by_metric is None:
+            by_metric = minutes[key] = {}
+        for name, x in metrics.items():
+            acc = by_metric.get(name)
+            if acc is None:
+                by_metric[name] = [1, x, x * x]
+            else:
+                acc[0] += 1
+                acc[1] += x
+                acc[2] += x * x
+    out: Sums = {}
+    for (rollout_id, arm, bucket), by_metric in minutes.items():
+        hour = bucket // HOUR * HOUR
+        for name, (n, total, squares) in by_metric.items():
+            out[rollout_id, MINUTE, arm, name, bucket] = [n, total, squares]
+            acc = out.get((rollout_id, HOUR, arm, name, hour))
+            if acc is None:
+                out[rollout_id, HOUR, arm, name, hour] = [n, total, squares]
+            else:
+                acc[0] += n
+                acc[1] += total
+                acc[2] += squares
+    return out
+
+
+def add(dbapi_cursor: Any, sums: Sums, *, sqlite: bool) -> None:
+    """Add `sums` to the table (in the caller's transaction), in key order."""
+    if not sums:
+        return
+    params = [(*key, int(v[0]), v[1], v[2]) for key, v in sorted(sums.items())]
+    dbapi_cursor.executemany(UPSERT_SQLITE if sqlite else UPSERT_PG, params)
+
+
+# --- backfill (benchmarks that fill `transactions` with SQL; migration 0004 has its own copy) ---
+
+_BACKFILL_SQLITE = """
+INSERT INTO txn_moments (rollout_id, span, arm, metric, bucket, n, total, squares)
+SELECT rollout_id, {span}, arm, j.key,
+       CAST(strftime('%s', substr(time, 1, 19)) AS INTEGER) / {span} * {span} AS b,
+       COUNT(*), SUM(j.value), SUM(j.value * j.value)
+FROM transactions, json_each(transactions.metrics) AS j
+WHERE rollout_id IS NOT NULL AND j.type IN ('integer', 'real')
+GROUP BY rollout_id, arm, j.key, b
+"""
+_BACKFILL_PG = """
+INSERT INTO txn_moments (rollout_id, span, arm, metric, bucket, n, total, squares)
+SELECT rollout_id, {span}, arm, j.key,
+       CAST(FLOOR(EXTRACT(EPOCH FROM time) / {span}) AS BIGINT) * {span} AS b,
+       COUNT(*), SUM(CAST(j.value AS double precision)),
+       SUM(CAST(j.value AS double precision) * CAST(j.value AS double precision))
+FROM transactions, json_each_text(CAST(transactions.metrics AS json)) AS j
+WHERE rollout_id IS NOT NULL AND json_typeof(CAST(transactions.metrics AS json) -> j.key) = 'number'
+GROUP BY rollout_id, arm, j.key, b
+"""
+
+
+def rebuild(conn: Connection) -> None:
+    """Recompute the whole table from every stored record."""
+    conn.exec_driver_sql("DELETE FROM txn_moments")
+    template = _BACKFILL_SQLITE if conn.dialect.name == "sqlite" else _BACKFILL_PG
+    for span in SPANS:
+        conn.exec_driver_sql(template.format(span=span))
+
+
+# --- reads -----------------------------------------------------------------------------------------
+
+# the records' own sums over [lo, hi) (or [lo, hi] when `closed`): arm, metric → [n, total, squares]
+RawScan = Callable[[datetime, datetime, bool], Mapping[tuple[str, str], Sequence[float]]]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A part of a window: `span` seconds from `start` (span 0: the records from `start` to
+    `stop`, read from the records themselves)."""
+
+    span: int
+    start: int  # Unix seconds (span > 0)
+    lo: datetime | None = None
+    hi: datetime | None = None
+    closed: bool = False
+
+
+def _seconds(when: datetime) -> int:
+    return (when - EPOCH) // timedelta(seconds=1)
+
+
+def _ceil(seconds: int, span: int) -> int:
+    return -(-seconds // span) * span
+
+
+def cover(start: datetime, end: datetime, same_label: Callable[[int, int], bool]) -> list[Piece]:
+    """Split the window `start ≤ time ≤ end` into whole hours (where `same_label(lo, hi)` says the
+    hour lies in one group), whole minutes, and the partial minutes at either end."""
+    if end < start:
+        return []
+    seconds = _seconds(start) + (1 if start.microsecond else 0)
+    first = _ceil(seconds, MINUTE)  # the first whole minute starts here
+    last = _seconds(end) // MINUTE * MINUTE  # the minute `end` falls in starts here
+    if first > last:  # start and end in the same minute
+        return [Piece(0, 0, start, end, True)]
+    first_dt = EPOCH + timedelta(seconds=first)
+    pieces: list[Piece] = []
+    if first_dt > start:
+        pieces.append(Piece(0, 0, start, first_dt))
+    t = first
+    while t < last:
+        if t % HOUR == 0 and t + HOUR <= last and same_label(t, t + HOUR - MINUTE):
+            pieces.append(Piece(HOUR, t))
+            t += HOUR
+        else:
+            pieces.append(Piece(MINUTE, t))
+            t += MINUTE
+    pieces.append(Piece(0, 0, EPOCH + timedelta(seconds=last), end, True))
+    return pieces
+
+
+def read(
+    conn: Connection,
+    *,
+    rollout_id: str,
+    arms: Sequence[str],
+    metrics: Sequence[str],
+    pieces: Sequence[Piece],
+    label: Callable[[int], Any],
+    scan: RawScan,
+) -> dict[tuple[str, str, Any], list[float]]:
+    """(arm, metric, label) → [n, total, squares] over `pieces`: whole buckets from the table, the
+    partial minutes through `scan`."""
+    out: dict[tuple[str, str, Any], list[float]] = {}
+
+    def add_to(key: tuple[str, str, Any], n: float, total: float, squares: float) -> None:
+        acc = out.get(key)
+        if acc is None:
+            out[key] = [n, total, squares]
+        else:
+            acc[0] += n
+            acc[1] += total
+            acc[2] += squares
+
+    by_span: dict[int, list[int]] = {}
+    for piece in pieces:
+        if piece.span:
+            by_span.setdefault(piece.span, []).append(piece.start)
+            continue
+        assert piece.lo is not None and piece.hi is not None
+        group = label(_seconds(piece.lo) // MINUTE * MINUTE)
+        for (arm, metric), (n, total, squares) in scan(piece.lo, piece.hi, piece.closed).items():
+            add_to((arm, metric, group), n, total, squares)
+    if not by_span or not arms or not metrics:
+        return out
+    table = sa.table(
+        "txn_moments",
+        *(sa.column(c) for c in ("rollout_id", "span", "arm", "metric", "bucket", "n", "total", "squares")),
+    )
+    c = table.c
+    for span, starts in by_span.items():
+        runs = _runs(sorted(starts), span)
+        ranges = sa.or_(*(sa.and_(c.bucket >= lo, c.bucket <= hi) for lo, hi in runs))
+        query = sa.select(c.arm, c.metric, c.bucket, c.n, c.total, c.squares).where(
+            c.rollout_id == rollout_id,
+            c.span == span,
+            c.arm.in_(list(arms)),
+            c.metric.in_(list(metrics)),
+            ranges,
+        )
+        for arm, metric, bucket, n, total, squares in conn.execute(query):
+            add_to((arm, metric, label(int(bucket))), n, total, squares)
+    return out
+
+
+def _runs(starts: list[int], span: int) -> list[tuple[int, int]]:
+    """Consecutive bucket starts as (first, last) ranges."""
+    runs: list[tuple[int, int]] = []
+    for s in starts:
+        if runs and runs[-1][1] + span == s:
+            runs[-1] = (runs[-1][0], s)
+        else:
+            runs.append((s, s))
+    return runs
