@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("cli", "data", "models", "prompts", "routing", "tracks", "server", "web")
+MODULES = ("cli", "data", "models", "prompts", "routing", "tracks", "server", "web", "intel")
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
