@@ -30,7 +30,7 @@ from charter.data.hashing import U64
 from charter.data.profile import ColumnProfile
 from charter.data.tabular import TableInfo, file_location, read_tables
 
-SCAN_ROWS = 1 << 18  # rows worked on at once: big enough for numpy, small enough for the caches
+SCAN_ROWS = 1 << 16  # rows worked on at once: big enough for numpy, small enough for the caches
 
 
 @dataclass(frozen=True)
