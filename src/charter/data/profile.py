@@ -117,7 +117,7 @@ class ColumnProfile:
             s = pc.cast(sampled.drop_null(), pa.float64(), safe=False).to_numpy(zero_copy_only=False)
             self.sample.append(s[np.isfinite(s)])
         elif self.counts is not None:
-            if self.overflow is False and len(valid):
+            if not self.overflow and len(valid):
                 self._count(valid)
             if self.kind == "string" and self.sampled < TEXT_SAMPLE:
                 sampled = array if pick is None else array.take(pa.array(pick, type=pa.int64()))
