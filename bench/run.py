@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("cli", "data", "models", "prompts", "routing", "tracks", "server", "web", "lake")
+MODULES = ("cli", "data", "models", "prompts", "routing", "tracks", "server", "web", "lake", "intel")
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 

@@ -32,6 +32,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,7 +41,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from charter.data.profile import bin_shares, text_lengths, token_counts
+from charter.data.profile import text_lengths, token_counts
+from charter.data.scan import cores
 from charter.data.tabular import TABULAR_SUFFIXES, UnreadableTable, merge_type, read_tables, table_format
 from charter.errors import InvalidInput
 
@@ -155,21 +157,38 @@ def chi_square(expected: list[float] | np.ndarray, counts: np.ndarray) -> tuple[
 
 def ks(percentiles: list[float], sample_size: int, x: np.ndarray) -> tuple[float, float]:
     """KS statistic of x against the CDF interpolated from 101 stored percentiles, and its p-value."""
+    return ks_sorted(percentiles, sample_size, np.sort(x))
+
+
+def ks_sorted(percentiles: list[float], sample_size: int, xs: np.ndarray) -> tuple[float, float]:
+    """`ks` of values already sorted ascending."""
     from scipy.stats import kstwobign
 
-    if len(x) == 0 or len(percentiles) < 2:
+    if len(xs) == 0 or len(percentiles) < 2:
         return 0.0, 1.0
     grid = np.asarray(percentiles, dtype=np.float64)
     levels = np.linspace(0.0, 1.0, len(grid))
-    xs = np.sort(x)
     m = len(xs)
     f_train = np.interp(xs, grid, levels, left=0.0, right=1.0)
-    upper = np.arange(1, m + 1) / m
-    lower = np.arange(0, m) / m
-    d = float(max(np.max(np.abs(upper - f_train)), np.max(np.abs(f_train - lower))))
+    # sup |F_prod − F_train| over the steps of F_prod: max(i/m − F, F − (i−1)/m); the two terms
+    # add up to 1/m > 0, so the larger one is the absolute value of the other
+    upper = np.arange(1, m + 1, dtype=np.float64)
+    upper /= m
+    lower = np.arange(0, m, dtype=np.float64)
+    lower /= m
+    d = max(float(np.max(upper - f_train)), float(np.max(f_train - lower)))
     n = max(sample_size, 1)
     en = math.sqrt(n * m / (n + m))
     return d, float(kstwobign.sf(en * d))
+
+
+def sorted_shares(xs: np.ndarray, edges: list[float]) -> list[float]:
+    """`charter.data.profile.bin_shares` of values already sorted ascending (no search per value)."""
+    if len(xs) == 0:
+        return [0.0] * (len(edges) + 1)
+    at_or_below = np.searchsorted(xs, np.asarray(edges, dtype=np.float64), side="right")
+    counts = np.diff(np.concatenate([[0], at_or_below, [len(xs)]]))
+    return [float(c) / len(xs) for c in counts]
 
 
 def holm(p_values: list[float]) -> list[float]:
@@ -273,21 +292,26 @@ def compare(
             "compare production inputs with the training schema"
         )
     skipped = {name: "missing from the production inputs" for name in stored if name not in schema}
-    raw: list[tuple[str, str, float, dict[str, float], dict[str, float], dict[str, Any]]] = []
-    for name in shared:
+
+    def one(name: str) -> _Result | None:
         summary = stored[name]
-        array = _column(batches, name)
         kind = summary.get("kind")
         if kind == "number":
-            result = _number(summary, array, name, schema[name])
-        elif kind == "category":
-            result = _category(summary, array)
-        elif kind == "text":
-            result = _text(summary, array, name, schema[name])
-        else:
-            skipped[name] = f"type {summary.get('type')} is not compared"
+            return _number(summary, _column(batches, name), name, schema[name])
+        if kind == "category":
+            return _category(summary, _column(batches, name))
+        if kind == "text":
+            return _text(summary, _column(batches, name), name, schema[name])
+        return None
+
+    with ThreadPoolExecutor(max_workers=cores(), thread_name_prefix="charter-drift") as pool:
+        results = list(pool.map(one, shared))  # columns in parallel: numpy and pyarrow release the GIL
+    raw: list[tuple[str, str, float, dict[str, float], dict[str, float], dict[str, Any]]] = []
+    for name, result in zip(shared, results, strict=True):
+        if result is None:
+            skipped[name] = f"type {stored[name].get('type')} is not compared"
             continue
-        raw.append((name, kind, *result))
+        raw.append((name, str(stored[name].get("kind")), *result))
     flat = [(i, key, p) for i, r in enumerate(raw) for key, p in r[4].items()]
     adjusted = holm([p for _, _, p in flat])
     per_column: list[dict[str, float]] = [{} for _ in raw]
@@ -330,12 +354,12 @@ _Result = tuple[float, dict[str, float], dict[str, float], dict[str, Any]]
 
 
 def _number(summary: Mapping[str, Any], array: pa.Array, name: str, kind: str) -> _Result:
-    x = _numbers(array, name, kind)
+    x = np.sort(_numbers(array, name, kind))  # sorted once: bin shares and KS both read it
     edges = list(summary.get("deciles") or [])
     expected = list(summary.get("bins") or [1.0])
-    actual = bin_shares(x, edges)
+    actual = sorted_shares(x, edges)
     value = psi(expected, actual)
-    d, p = ks(summary.get("percentiles") or [], int(summary.get("sample_size") or 0), x)
+    d, p = ks_sorted(summary.get("percentiles") or [], int(summary.get("sample_size") or 0), x)
     labels = _edge_labels(edges)
     plot = {"labels": labels, "expected": expected, "actual": actual}
     return value, {"psi": value, "ks": d}, {"ks": p}, plot
@@ -370,10 +394,10 @@ def _text(summary: Mapping[str, Any], array: pa.Array, name: str, kind: str) -> 
             "production inputs need the training types"
         )
     texts = pc.cast(array.drop_null(), pa.large_string())
-    lengths = text_lengths(texts)
+    lengths = np.sort(text_lengths(texts))
     edges = list(summary.get("length_deciles") or [])
     expected = list(summary.get("length_bins") or [1.0])
-    actual = bin_shares(lengths, edges)
+    actual = sorted_shares(lengths, edges)
     length_psi = psi(expected, actual)
     _, vocabulary = token_counts(_sample(texts))
     top = [str(v) for v, _ in summary["vocabulary"]["top"]]

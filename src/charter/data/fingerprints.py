@@ -44,7 +44,7 @@ import xxhash
 
 from charter.data.hashing import U64, hash_bytes, mix, nulls, raw_ints, string_buffers, values
 from charter.data.isotext import PER_SECOND, iso_text
-from charter.data.tabular import BATCH_ROWS, TableInfo, file_location, read_tables
+from charter.data.tabular import TableInfo
 from charter.errors import InvalidInput
 
 _ROW = np.uint64(0x9E3779B97F4A7C15)  # odd: row combination multiplier
@@ -64,15 +64,10 @@ TAG_NESTED = np.uint64(0xD1310BA698DFB5AC)
 
 def fingerprint_table(root: Path, info: TableInfo) -> U64:
     """Sorted fingerprints of every row of the table (duplicates kept)."""
-    hasher = RowHasher(info.columns)
-    parts = [
-        hasher.hash_batch(batch)
-        for path in info.files
-        for table in read_tables(file_location(root, path), path, info.columns)
-        for batch in table.to_batches(max_chunksize=BATCH_ROWS)
-    ]
-    fps = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
-    fps.sort()
+    from charter.data.scan import scan_table
+
+    fps = scan_table(root, info, profile=False).fingerprints
+    assert fps is not None
     return fps
 
 
@@ -81,6 +76,8 @@ class RowHasher:
 
     A string column with few distinct values (at most one in `_REPEATS`) is dictionary-encoded
     by Arrow and only its distinct values are hashed; the hashes are the same either way.
+    `column` and `combine` are the two halves of `hash_batch`, for callers that hash the columns
+    of a batch in parallel (`charter.data.scan`).
     """
 
     def __init__(self, columns: list[str]) -> None:
@@ -89,14 +86,20 @@ class RowHasher:
 
     def hash_batch(self, batch: pa.RecordBatch) -> U64:
         """Unsorted fingerprints of the rows of one record batch."""
-        h = np.full(batch.num_rows, _SEED, dtype=np.uint64)
-        for name in self.columns:
+        return self.combine([self.column(name, batch.column(name)) for name in self.columns], batch.num_rows)
+
+    def combine(self, hashes: list[U64], rows: int) -> U64:
+        """Row fingerprints from the column hashes of `rows` rows, given in `columns` order."""
+        h = np.full(rows, _SEED, dtype=np.uint64)
+        for column in hashes:
             h *= _ROW
-            h += self._column(name, batch.column(name))
+            h += column
         h ^= np.uint64(len(self.columns))
         return mix(h)
 
-    def _column(self, name: str, array: pa.Array) -> U64:
+    def column(self, name: str, array: pa.Array) -> U64:
+        """The hash of each value of column `name` (`column_hashes`), dictionary-encoding it first
+        when it has repeated a lot so far."""
         if not _is_string(array.type) or len(array) < 1024 or self.repetitive.get(name) is False:
             return column_hashes(array)
         encoded = pc.dictionary_encode(array)

@@ -20,7 +20,7 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _POS = np.uint64(0xD6E8FEB86659FD93)  # odd: word-position key
 _LEN = np.uint64(0xC13FA9A902A6328F)  # odd: string length multiplier
-_SLOT_WORDS = 4  # strings of up to 32 bytes are gathered into a matrix
+_SLOT_WORDS = 8  # strings of up to 64 bytes are gathered into a matrix
 
 
 def mix(z: U64) -> U64:
@@ -50,44 +50,76 @@ def hash_bytes(
     n = len(starts)
     nwords = (lengths + 7) >> 3
     most = int(nwords.max(initial=0))
-    width = max(most, 1)
-    padded = np.zeros(len(data) + 8 * width, dtype=np.uint8)
+    padded = np.zeros(len(data) + 8 * _SLOT_WORDS, dtype=np.uint8)
     padded[: len(data)] = data
     if most <= _SLOT_WORDS:
-        # short strings: one gather of `width` words per string, as a flat string-major array
-        rows = np.ndarray((len(data) + 1,), dtype=f"V{8 * width}", buffer=padded, strides=(1,))
-        words = rows[starts].view("<u8").astype(np.uint64)
-        remaining = np.repeat(lengths, width) if width > 1 else lengths.copy()
-        if width > 1:
-            remaining -= np.tile(_BYTE_OFFSETS[:width], n)
-        np.clip(remaining, 0, 8, out=remaining)
-        words &= _BYTE_MASKS[remaining]
-        words ^= np.tile(_POSITION_KEYS[:width], n) if width > 1 else _POSITION_KEYS[0]
-        mix(words)
-        sums = words[0::width].copy()
-        for k in range(1, width):
-            sums += words[k::width]
-        sums -= _MIXED_KEY_SUMS[width]
+        sums = _short_sums(padded, len(data), starts, lengths, max(most, 1))
     else:
-        # any lengths: every word of every string at once, summed per string by a cumulative sum
-        at = np.ndarray((len(data) + 1,), dtype="V8", buffer=padded, strides=(1,))
-        ends = np.cumsum(nwords)
-        firsts = ends - nwords
-        owner = np.repeat(np.arange(n, dtype=np.int64), nwords)
-        k = np.arange(int(ends[-1]), dtype=np.int64) - firsts[owner]
-        words = at[starts[owner] + 8 * k].view("<u8").astype(np.uint64)
-        words &= _BYTE_MASKS[np.clip(lengths[owner] - 8 * k, 0, 8)]
-        words ^= _POSITION_KEYS[k] if most <= len(_POSITION_KEYS) else _position_keys(k)
-        mix(words)
-        running = np.zeros(len(words) + 1, dtype=np.uint64)
-        np.cumsum(words, out=running[1:])
-        sums = running[ends] - running[firsts]
-        sums -= _MIXED_KEY_SUMS[nwords] if most < len(_MIXED_KEY_SUMS) else _mixed_key_sums(most)[nwords]
+        # strings of up to _SLOT_WORDS words as a matrix, longer ones word by word; the sums are
+        # the same either way (zero words add nothing), so the split only changes the speed
+        short = nwords <= _SLOT_WORDS
+        sums = np.empty(n, dtype=np.uint64)
+        if short.any():
+            width = max(int(nwords[short].max()), 1)
+            sums[short] = _short_sums(padded, len(data), starts[short], lengths[short], width)
+        long = np.flatnonzero(~short)
+        sums[long] = _long_sums(padded, len(data), starts[long], lengths[long], nwords[long])
     length_key = lengths.astype(np.uint64)
     length_key *= _LEN
     sums += length_key
     sums += tag
     return mix(sums)
+
+
+def _short_sums(
+    padded: npt.NDArray[np.uint8],
+    size: int,
+    starts: npt.NDArray[np.int64],
+    lengths: npt.NDArray[np.int64],
+    width: int,
+) -> U64:
+    """Word sums of strings of at most `width` words: one gather of `width` words per string."""
+    n = len(starts)
+    rows = np.ndarray((size + 1,), dtype=f"V{8 * width}", buffer=padded, strides=(1,))
+    words = rows[starts].view("<u8").astype(np.uint64)
+    remaining = np.repeat(lengths, width) if width > 1 else lengths.copy()
+    if width > 1:
+        remaining -= np.tile(_BYTE_OFFSETS[:width], n)
+    np.clip(remaining, 0, 8, out=remaining)
+    words &= _BYTE_MASKS[remaining]
+    words ^= np.tile(_POSITION_KEYS[:width], n) if width > 1 else _POSITION_KEYS[0]
+    mix(words)
+    sums: U64 = words[0::width].copy()
+    for k in range(1, width):
+        sums += words[k::width]
+    sums -= _MIXED_KEY_SUMS[width]
+    return sums
+
+
+def _long_sums(
+    padded: npt.NDArray[np.uint8],
+    size: int,
+    starts: npt.NDArray[np.int64],
+    lengths: npt.NDArray[np.int64],
+    nwords: npt.NDArray[np.int64],
+) -> U64:
+    """Word sums of strings of any length: every word at once, summed per string by a cumulative sum."""
+    n = len(starts)
+    most = int(nwords.max(initial=0))
+    at = np.ndarray((size + 1,), dtype="V8", buffer=padded, strides=(1,))
+    ends = np.cumsum(nwords)
+    firsts = ends - nwords
+    owner = np.repeat(np.arange(n, dtype=np.int64), nwords)
+    k = np.arange(int(ends[-1]) if n else 0, dtype=np.int64) - firsts[owner]
+    words = at[starts[owner] + 8 * k].view("<u8").astype(np.uint64)
+    words &= _BYTE_MASKS[np.clip(lengths[owner] - 8 * k, 0, 8)]
+    words ^= _POSITION_KEYS[k] if most <= len(_POSITION_KEYS) else _position_keys(k)
+    mix(words)
+    running = np.zeros(len(words) + 1, dtype=np.uint64)
+    np.cumsum(words, out=running[1:])
+    sums: U64 = running[ends] - running[firsts]
+    sums -= _MIXED_KEY_SUMS[nwords] if most < len(_MIXED_KEY_SUMS) else _mixed_key_sums(most)[nwords]
+    return sums
 
 
 def _position_keys(k: npt.NDArray[np.int64]) -> U64:

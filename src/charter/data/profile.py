@@ -1,6 +1,7 @@
 """Statistical profiles of tabular snapshots: small, JSON-able summaries per column.
 
-One pass over the table's record batches (pyarrow compute and numpy, no Python loop per row).
+One pass over the table's record batches (pyarrow compute and numpy, no Python loop per row),
+shared with the row fingerprints and spread over the cores (`charter.data.scan`).
 Every column gets its type, row count, null count and a distinct-count estimate (a KMV sketch:
 the k smallest 64-bit value hashes; distinct ≈ (k − 1) / (k-th smallest / 2**64), exact below k).
 Then, by kind:
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from charter.data.tabular import BATCH_ROWS, TableInfo, file_location, read_tables
+from charter.data.tabular import TableInfo
 
 SAMPLE = 200_000
 TEXT_SAMPLE = 50_000  # text statistics: the first TEXT_SAMPLE values of the uniform sample
@@ -45,36 +47,28 @@ _STRINGISH = {"string", "boolean"}
 
 def profile_table(root: Path, info: TableInfo, *, seed: int = 0) -> dict[str, Any]:
     """The profile of a table snapshot taken from `root` (see the module docstring)."""
-    kinds = {c["name"]: c["type"] for c in info.schema}
-    rate = min(1.0, SAMPLE / info.row_count) if info.row_count else 1.0
-    columns = {name: _Column(name, kind) for name, kind in kinds.items()}
-    rng = np.random.default_rng(seed)
-    for path in info.files:
-        for table in read_tables(file_location(root, path), path, info.columns):
-            for batch in table.to_batches(max_chunksize=BATCH_ROWS):
-                pick = None if rate >= 1.0 else np.flatnonzero(rng.random(batch.num_rows) < rate)
-                for name in info.columns:
-                    columns[name].add(batch.column(name), pick)
-    return {
-        "rows": info.row_count,
-        "sample_rate": rate,
-        "columns": {name: columns[name].summary() for name in info.columns},
-    }
+    from charter.data.scan import scan_table
+
+    profile = scan_table(root, info, seed=seed, fingerprints=False).profile
+    assert profile is not None
+    return profile
 
 
 def profile_batches(
-    batches: list[pa.RecordBatch], schema: dict[str, str], *, seed: int = 0
+    batches: Iterable[pa.RecordBatch], schema: dict[str, str], *, seed: int = 0
 ) -> dict[str, Any]:
-    """The profile of in-memory record batches (production inputs), same shape as `profile_table`."""
+    """The profile of in-memory record batches (production inputs), same shape as `profile_table`.
+
+    To profile batches streamed from elsewhere without holding them all, feed them to a
+    `charter.data.scan.TableScanner` (it needs the row count up front for the sample rate)."""
+    from charter.data.scan import TableScanner
+
+    batches = list(batches)
     rows = sum(b.num_rows for b in batches)
-    rate = min(1.0, SAMPLE / rows) if rows else 1.0
-    columns = {name: _Column(name, kind) for name, kind in schema.items()}
-    rng = np.random.default_rng(seed)
-    for batch in batches:
-        pick = None if rate >= 1.0 else np.flatnonzero(rng.random(batch.num_rows) < rate)
-        for name in schema:
-            columns[name].add(batch.column(name), pick)
-    return {"rows": rows, "sample_rate": rate, "columns": {n: c.summary() for n, c in columns.items()}}
+    with TableScanner(schema, rows=rows, seed=seed, fingerprints=False) as scanner:
+        for batch in batches:
+            scanner.add(batch)
+        return scanner.profile()
 
 
 def column_kind(summary: dict[str, Any]) -> str:
@@ -82,8 +76,8 @@ def column_kind(summary: dict[str, Any]) -> str:
     return str(summary.get("kind", "other"))
 
 
-class _Column:
-    """Accumulates one column's summary over record batches."""
+class ColumnProfile:
+    """Accumulates one column's summary over record batches, in row order."""
 
     def __init__(self, name: str, kind: str) -> None:
         self.name, self.kind = name, kind
@@ -93,9 +87,12 @@ class _Column:
         self.low, self.high = math.inf, -math.inf
         self.sample: list[Any] = []
         self.counts: Counter[str] | None = Counter() if kind in _STRINGISH else None
+        self.overflow = False  # more than CATEGORY_MAX distinct values: a text column, not a category
         self.sampled = 0
 
-    def add(self, array: pa.Array, pick: np.ndarray | None) -> None:
+    def add(self, array: pa.Array, pick: np.ndarray | None, hashes: np.ndarray | None = None) -> None:
+        """Take in one chunk of the column; `pick` are the positions sampled from it, `hashes` its
+        values' fingerprint hashes when the caller has them (`column_hashes`, nulls included)."""
         from charter.data.fingerprints import column_hashes
 
         if isinstance(array, pa.ChunkedArray):
@@ -104,11 +101,11 @@ class _Column:
         self.nulls += array.null_count
         valid = array.drop_null() if array.null_count else array
         if len(valid):
-            hashes = column_hashes(valid)
-            if len(self.kmv) == KMV:  # only hashes below the current k-th smallest can enter
-                hashes = hashes[hashes < self.kmv[-1]]
-            self.kmv = np.unique(np.concatenate([self.kmv, hashes]))[:KMV]
-        sampled = array if pick is None else array.take(pa.array(pick, type=pa.int64()))
+            if hashes is None:
+                hashes = column_hashes(valid)
+            elif array.null_count:
+                hashes = hashes[array.is_valid().to_numpy(zero_copy_only=False)]
+            self._remember(hashes)
         if self.kind in _NUMBER and len(valid):
             x = pc.cast(valid, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
             x = x[np.isfinite(x)]
@@ -116,19 +113,35 @@ class _Column:
                 self.total += float(x.sum())
                 self.squares += float(np.square(x).sum())
                 self.low, self.high = min(self.low, float(x.min())), max(self.high, float(x.max()))
+            sampled = array if pick is None else array.take(pa.array(pick, type=pa.int64()))
             s = pc.cast(sampled.drop_null(), pa.float64(), safe=False).to_numpy(zero_copy_only=False)
             self.sample.append(s[np.isfinite(s)])
         elif self.counts is not None:
-            if len(self.counts) <= CATEGORY_MAX and len(valid):
-                vc = pc.value_counts(pc.cast(valid, pa.string()) if self.kind == "boolean" else valid)
-                for value, n in zip(
-                    vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True
-                ):
-                    self.counts[value] += n
+            if not self.overflow and len(valid):
+                self._count(valid)
             if self.kind == "string" and self.sampled < TEXT_SAMPLE:
+                sampled = array if pick is None else array.take(pa.array(pick, type=pa.int64()))
                 texts = pc.cast(sampled.drop_null(), pa.large_string())[: TEXT_SAMPLE - self.sampled]
                 self.sampled += len(texts)
                 self.sample.append(texts)
+
+    def _remember(self, hashes: np.ndarray) -> None:
+        """Keep the KMV smallest distinct hashes seen so far."""
+        if len(self.kmv) == KMV:  # only hashes below the current k-th smallest can enter
+            hashes = hashes[hashes < self.kmv[-1]]
+        self.kmv = sorted_unique(np.concatenate([self.kmv, hashes]))[:KMV]
+
+    def _count(self, valid: pa.Array) -> None:
+        """Count the values exactly while there are at most CATEGORY_MAX distinct ones."""
+        vc = pc.value_counts(pc.cast(valid, pa.string()) if self.kind == "boolean" else valid)
+        if len(vc) > CATEGORY_MAX:  # more distinct values in this chunk alone: not a category
+            self.overflow = True
+            return
+        counts = self.counts if self.counts is not None else Counter()
+        for value, n in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True):
+            counts[value] += n
+        self.counts = counts
+        self.overflow = len(counts) > CATEGORY_MAX
 
     def distinct(self) -> int:
         if len(self.kmv) < KMV:
@@ -148,7 +161,7 @@ class _Column:
             out["kind"] = "number"
             sample = np.concatenate(self.sample) if self.sample else np.empty(0)
             out.update(_numbers(sample, present, self.total, self.squares, self.low, self.high))
-        elif self.counts is not None and len(self.counts) <= CATEGORY_MAX:
+        elif self.counts is not None and not self.overflow:
             out["kind"] = "category"
             out.update(top_k(self.counts))
         elif self.kind == "string":
@@ -156,6 +169,17 @@ class _Column:
             texts = pa.concat_arrays(self.sample) if self.sample else pa.array([], pa.large_string())
             out.update(_texts(texts))
         return out
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values, ascending (np.unique without its hash table: much faster here)."""
+    ordered = np.sort(values)
+    if len(ordered) < 2:
+        return ordered
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
 
 
 def top_k(counts: Counter[str], k: int = TOP_K) -> dict[str, Any]:

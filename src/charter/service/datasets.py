@@ -212,12 +212,6 @@ class DatasetProfile:
         return {"ref": self.ref, "rows": self.rows, **self.profile}
 
 
-def _profile_json(source: Path, table: Any) -> str:
-    from charter.data.profile import profile_table
-
-    return json.dumps(profile_table(source, table), sort_keys=True, separators=(",", ":"))
-
-
 def add_arguments(name: str, role: str, derived_from: str | None) -> DatasetRef | None:
     """The checks an add makes before reading any file (a remote client makes them too); the
     parent version's reference, if any."""
@@ -357,15 +351,20 @@ class DatasetService:
         store = self.registry.store
         table = inspect_table(root, manifest)
         fingerprints_digest = None
+        profile = None
         if table is not None:
             import blake3
 
-            data = fingerprints.to_bytes(fingerprints.fingerprint_table(root, table))
+            from charter.data.scan import scan_table
+
+            scan = scan_table(root, table)  # profile and fingerprints from one read of the table
+            assert scan.fingerprints is not None and scan.profile is not None
+            data = fingerprints.to_bytes(scan.fingerprints)
             fingerprints_digest = blake3.blake3(data).hexdigest()
             if store.blobs.put(fingerprints_digest, data):
                 bytes_new += len(data)
                 store.blobs.sync()
-        profile = None if table is None else _profile_json(root, table)
+            profile = json.dumps(scan.profile, sort_keys=True, separators=(",", ":"))
 
         with store.write() as tx:
             authorize(tx, self.registry.actor, Action.ADD_DATASET)
