@@ -26,7 +26,7 @@ from charter.errors import InvalidInput
 
 if TYPE_CHECKING:
     from charter.data.drift import DriftReport
-    from charter.service.datasets import AddResult, CheckoutReport
+    from charter.service.dataset_results import AddResult, CheckoutReport
     from charter.service.model_results import ModelVersion
     from charter.service.prompt_check import CheckReport
     from charter.service.prompt_results import ExportReport, SyncReport, Validation
@@ -71,7 +71,8 @@ def dataset_add(
     interrupted add sends, when run again, only the chunks that still did not arrive."""
     from charter.client.decode import decode
     from charter.data.snapshot import snapshot
-    from charter.service.datasets import AddResult, add_arguments, existing_source
+    from charter.service.dataset_results import AddResult
+    from charter.service.datasets import add_arguments, existing_source
 
     started = time.perf_counter()
     add_arguments(name, role, derived_from)
@@ -98,7 +99,7 @@ def dataset_checkout(remote: Remote, ref: str, target: str | Path, *, force: boo
     from charter.data.checkout import checkout
     from charter.data.reassemble import manifest_from_json
     from charter.domain.refs import parse_dataset_ref
-    from charter.service.datasets import CheckoutReport
+    from charter.service.dataset_results import CheckoutReport
 
     parse_dataset_ref(ref)
     found = remote.request("GET", f"/dataset-versions/{_segment(ref)}/manifest").json()
@@ -292,7 +293,7 @@ def prompt_validate(
     the authenticated user (`prompts.record_validation`)."""
     from charter.client.decode import decode
     from charter.domain.refs import parse_dataset_ref, parse_prompt_ref
-    from charter.service.datasets import DatasetVersion
+    from charter.service.dataset_results import DatasetVersion
     from charter.service.prompt_validation import load_predicates, make_runner, run_rows
     from charter.service.prompt_version import PromptVersion
     from charter.service.validation_plan import ValidationPlan, sample_rows

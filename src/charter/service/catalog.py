@@ -18,7 +18,7 @@ from charter.domain.refs import DatasetRef, PromptRef
 from charter.domain.roles import Action
 from charter.errors import InvalidInput, NotFound
 from charter.service.access import authorize
-from charter.service.datasets import DatasetVersion
+from charter.service.dataset_results import DatasetVersion
 from charter.service.model_results import ModelVersion, jsonable
 from charter.service.prompt_environments import environment_order, in_order
 from charter.service.prompt_results import PromptSummary, Validation, VersionEntry

@@ -39,7 +39,7 @@ def measure_near(
 ) -> dict[str, Any]:
     """The near-duplicate measurement of `evaluated` against `training` for an evaluation record."""
     from charter.service.dataset_analysis import near_between
-    from charter.service.datasets import overlap_between
+    from charter.service.dataset_results import overlap_between
 
     threshold = float(policy["near_duplicate_threshold"])
     limit = float(policy["max_near_duplicate_ratio"])

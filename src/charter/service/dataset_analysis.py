@@ -16,7 +16,7 @@ from charter.storage.blobs import BlobStore
 from charter.storage.datasets import DatasetVersionRecord
 
 if TYPE_CHECKING:
-    from charter.service.datasets import ExactOverlap
+    from charter.service.dataset_results import ExactOverlap
     from charter.service.registry import Registry
 
 

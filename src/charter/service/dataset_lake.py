@@ -25,7 +25,8 @@ from charter.service.access import authorize
 
 if TYPE_CHECKING:
     from charter.data.manifest import Manifest
-    from charter.service.datasets import AddResult, CheckoutReport, DatasetService
+    from charter.service.dataset_results import AddResult, CheckoutReport
+    from charter.service.datasets import DatasetService
     from charter.storage.blobs import BlobStore
     from charter.storage.datasets import DatasetVersionRecord
 
@@ -67,7 +68,8 @@ def add_table(
     from charter.data.profile import profile_table
     from charter.data.snapshot import store_file
     from charter.data.tabular import TableInfo
-    from charter.service.datasets import AddResult, DatasetVersion, add_arguments
+    from charter.service.dataset_results import AddResult, DatasetVersion
+    from charter.service.datasets import add_arguments
 
     started = time.perf_counter()
     parent_ref = add_arguments(name, role, derived_from)
@@ -139,7 +141,7 @@ def _record(
     message: str,
 ) -> AddResult:
     """The next version of `name`, unless the latest one pins the same table at the same snapshot."""
-    from charter.service.datasets import AddResult, DatasetVersion
+    from charter.service.dataset_results import AddResult, DatasetVersion
 
     registry = service.registry
     with registry.store.write() as tx:
@@ -224,7 +226,7 @@ def checkout_table(
     row-fingerprint digest."""
     from charter.data.checkout import TargetNotEmpty
     from charter.data.lake import materialise
-    from charter.service.datasets import CheckoutReport
+    from charter.service.dataset_results import CheckoutReport
 
     folder = Path(target)
     if folder.exists() and not folder.is_dir():

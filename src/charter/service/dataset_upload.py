@@ -30,7 +30,8 @@ from charter.domain.refs import check_name, parse_dataset_ref
 from charter.domain.roles import Action
 from charter.errors import InvalidInput, NotFound
 from charter.service.access import authorize
-from charter.service.datasets import AddResult, DatasetVersion, add_arguments
+from charter.service.dataset_results import AddResult, DatasetVersion
+from charter.service.datasets import add_arguments
 from charter.service.model_inputs import WEIGHTS_FILE, version_argument, weights_reference
 
 if TYPE_CHECKING:

@@ -538,7 +538,7 @@ def _facts(record: EvaluationRecord | None, tx: Tx | None = None) -> gate.Evalua
 
 
 def _overlap(blobs: Any, evaluated: DatasetVersionRecord, training: DatasetVersionRecord) -> dict[str, Any]:
-    from charter.service.datasets import overlap_between
+    from charter.service.dataset_results import overlap_between
 
     result = overlap_between(blobs, evaluated, training)
     measured = {"overlapping": result.overlapping, "a_total": result.a_total, "ratio": result.ratio}

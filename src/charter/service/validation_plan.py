@@ -20,7 +20,7 @@ from charter.domain.refs import parse_dataset_ref, parse_prompt_ref
 from charter.domain.roles import Action
 from charter.errors import Refused
 from charter.service.access import authorize
-from charter.service.datasets import DatasetVersion
+from charter.service.dataset_results import DatasetVersion
 from charter.service.prompt_evidence import require_columns, require_samples, thresholds
 from charter.service.prompt_validation import read_sample
 from charter.service.prompt_version import PromptVersion
