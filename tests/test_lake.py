@@ -95,6 +95,10 @@ def test_profile_and_drift_use_the_stored_profile(registry: Registry, tmp_path: 
     columns = profile.profile["columns"]
     assert (columns["id"]["kind"], columns["id"]["min"], columns["id"]["max"]) == ("number", 0, 249)
     assert columns["colour"]["kind"] == "category" and columns["colour"]["nulls"] == 0
+    # scanned in one pass without a copy, yet the profile a Parquet file of the same rows gets
+    pq.write_table(rows(0, 250), tmp_path / "same.parquet")
+    registry.datasets.add("same", tmp_path / "same.parquet", role="train")
+    assert registry.datasets.profile("same@1").profile == profile.profile
     shifted = rows(0, 250).set_column(1, "score", rows(5000, 250).column("score"))
     pq.write_table(shifted, tmp_path / "production.parquet")
     report = registry.datasets.drift("deltas@1", tmp_path / "production.parquet")

@@ -12,8 +12,9 @@ kinds). The same table at the same snapshot gives the same document, hence the s
 
 Reading goes through `LakeReader` (one per format, `charter.data.lake_iceberg` and
 `charter.data.lake_delta`), which opens the table at a snapshot and streams record batches.
-`scan_to_parquet` writes those batches to one Parquet file while fingerprinting them, so adding
-(profile from the spooled file) and checking out (verify against the document) share one pass.
+Adding scans the batches once (`scan_and_profile`: row fingerprints and profile, nothing written,
+so a table of any size needs no scratch space); checking out writes them to one Parquet file while
+fingerprinting them (`scan_to_parquet`) and verifies the result against the document.
 The libraries are an optional extra, imported only when a lake table is actually opened.
 """
 
@@ -316,6 +317,31 @@ def scan_to_parquet(table: OpenedTable, path: Path, *, progress: RowProgress | N
     fps.sort()
     data = fingerprints.to_bytes(fps)
     return Scan(schema, rows, data, blake3.blake3(data).hexdigest(), path)
+
+
+def scan_and_profile(
+    table: OpenedTable, *, progress: RowProgress | None = None
+) -> tuple[list[dict[str, str]], int, bytes, str, dict[str, Any]]:
+    """One pass over the table at its snapshot, nothing written: its schema, row count, sorted row
+    fingerprints (bytes and BLAKE3 digest) and profile — what `scan_to_parquet` and
+    `profile_table` of that file give (the same rows sampled), without a copy of the table."""
+    import blake3
+
+    from charter.data import fingerprints
+    from charter.data.scan import TableScanner
+
+    arrow_schema = _plain(table.arrow_schema().remove_metadata())
+    schema = schema_of(arrow_schema)
+    expected = table.expected_rows()  # sets the sample rate; exact unless rows were deleted
+    with TableScanner({c["name"]: c["type"] for c in schema}, rows=expected) as scanner:
+        for read in table.batches():
+            scanner.add(read.cast(arrow_schema) if read.schema != arrow_schema else read)
+            if progress is not None:
+                progress(scanner.seen, max(expected, scanner.seen))
+        profile = scanner.profile()
+        data = fingerprints.to_bytes(scanner.fingerprints())
+    profile["rows"] = scanner.seen
+    return schema, scanner.seen, data, blake3.blake3(data).hexdigest(), profile
 
 
 def _plain(schema: pa.Schema) -> pa.Schema:

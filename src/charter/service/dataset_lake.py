@@ -64,10 +64,8 @@ def add_table(
     progress: RowProgress | None,
     confine_to: Sequence[Path] | None = None,
 ) -> AddResult:
-    from charter.data.lake import confine, reader, scan_to_parquet
-    from charter.data.profile import profile_table
+    from charter.data.lake import confine, reader, scan_and_profile
     from charter.data.snapshot import store_file
-    from charter.data.tabular import TableInfo
     from charter.service.dataset_results import AddResult, DatasetVersion
     from charter.service.datasets import add_arguments
 
@@ -83,18 +81,16 @@ def add_table(
     same = _latest_if_same(service, name, ref, opened.snapshot)
     if same is not None:  # the same table at the same snapshot: the same digest, no need to scan
         return AddResult(DatasetVersion.of(same), False, 0, 0, time.perf_counter() - started)
+    schema, rows, fingerprints, fingerprints_digest, found = scan_and_profile(opened, progress=progress)
+    profile = json.dumps(found, sort_keys=True, separators=(",", ":"))
+    reference = Reference(ref, opened.snapshot, schema, rows, fingerprints_digest)
     with tempfile.TemporaryDirectory(prefix="charter-lake-") as scratch:
-        folder = Path(scratch)
-        scan = scan_to_parquet(opened, folder / "table.parquet", progress=progress)
-        info = TableInfo(scan.schema, scan.rows, (scan.path.name,))
-        profile = json.dumps(profile_table(folder, info), sort_keys=True, separators=(",", ":"))
-        reference = Reference(ref, opened.snapshot, scan.schema, scan.rows, scan.fingerprints_digest)
-        document = folder / DOCUMENT
+        document = Path(scratch) / DOCUMENT
         document.write_bytes(reference.to_bytes())
         stored = store_file(blobs, document, name=DOCUMENT)
     bytes_new = stored.bytes_new
-    if blobs.put(scan.fingerprints_digest, scan.fingerprints):
-        bytes_new += len(scan.fingerprints)
+    if blobs.put(fingerprints_digest, fingerprints):
+        bytes_new += len(fingerprints)
     blobs.sync()
     return _record(
         service,
