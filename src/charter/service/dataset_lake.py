@@ -18,10 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from charter.data.lake import DOCUMENT, KINDS, Reference, RowProgress, TableRef, parse_ref
-from charter.domain.canonical import canonical_json
-from charter.domain.roles import Action
 from charter.errors import InvalidInput
-from charter.service.access import authorize
 
 if TYPE_CHECKING:
     from charter.data.manifest import Manifest
@@ -137,64 +134,29 @@ def _record(
     message: str,
 ) -> AddResult:
     """The next version of `name`, unless the latest one pins the same table at the same snapshot."""
-    from charter.service.dataset_results import AddResult, DatasetVersion
+    from charter.service.datasets import VersionFacts
 
-    registry = service.registry
-    with registry.store.write() as tx:
-        authorize(tx, registry.actor, Action.ADD_DATASET)
-        now = tx.clock.now()
-        dataset_id = tx.datasets.dataset_id(name)
-        if dataset_id is None:
-            dataset_id = tx.datasets.create_dataset(name, at=now, by=registry.actor)
-        else:
-            latest = tx.datasets.versions(name)[-1:]
-            if latest and latest[0].digest == manifest.digest:
-                return AddResult(
-                    DatasetVersion.of(latest[0]), False, 0, bytes_new, time.perf_counter() - started
-                )
-        parent = tx.datasets.get_version(parent_ref) if parent_ref is not None else None
-        record = tx.datasets.insert_version(
-            {
-                "dataset_id": dataset_id,
-                "digest": manifest.digest,
-                "manifest_digest": manifest.digest,
-                "kind": reference.ref.kind,
-                "role": role,
-                "sources": json.dumps(list(sources)),
-                "derived_from_id": None if parent is None else parent.id,
-                "message": message,
-                "file_count": len(manifest.files),
-                "bytes_total": manifest.total_bytes,
-                "bytes_new": bytes_new,
-                "schema": canonical_json(reference.schema).decode(),
-                "row_count": reference.rows,
-                "fingerprints_digest": reference.fingerprints,
-                "profile": profile,
-                "created_at": now,
-                "created_by": registry.actor,
-            }
-        )
-        tx.ledger.append(
-            registry.actor,
-            "dataset.version_added",
-            record.subject,
-            {
-                "digest": record.digest,
-                "kind": record.kind,
-                "role": role,
-                "table": reference.ref.identity(),
-                "snapshot": str(reference.snapshot),  # Iceberg ids are 64-bit: beyond canonical JSON
-                "sources": list(sources),
-                "derived_from": record.derived_from,
-                "message": message,
-                "files": record.file_count,
-                "bytes_total": record.bytes_total,
-                "bytes_new": bytes_new,
-                "row_count": record.row_count,
-                "fingerprints": reference.fingerprints,
-            },
-        )
-        return AddResult(DatasetVersion.of(record), True, 0, bytes_new, time.perf_counter() - started)
+    facts = VersionFacts(
+        kind=reference.ref.kind,
+        schema=reference.schema,
+        row_count=reference.rows,
+        fingerprints_digest=reference.fingerprints,
+        profile=profile,
+        # Iceberg snapshot ids are 64-bit: beyond canonical JSON's integers, so a string
+        audit={"table": reference.ref.identity(), "snapshot": str(reference.snapshot)},
+    )
+    return service.insert_version(
+        name,
+        manifest,
+        facts,
+        bytes_read=0,
+        bytes_new=bytes_new,
+        started=started,
+        role=role,
+        sources=sources,
+        parent_ref=parent_ref,
+        message=message,
+    )
 
 
 def is_lake(kind: str) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import builtins
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,19 @@ def existing_source(path: str | Path) -> Path:
     if not source.exists():
         raise InvalidInput(f"{source} does not exist; give a file or a folder to snapshot")
     return source
+
+
+@dataclass(frozen=True)
+class VersionFacts:
+    """What a new dataset version records beyond its manifest: its kind, and for tables the schema,
+    row count, row-fingerprints digest and profile (JSON); `audit` adds to its audit event."""
+
+    kind: str  # files | table | iceberg | delta
+    schema: list[dict[str, str]] | None = None
+    row_count: int | None = None
+    fingerprints_digest: str | None = None
+    profile: str | None = None
+    audit: Mapping[str, Any] = field(default_factory=dict)
 
 
 # Prefix → factory of a drift source (`charter.data.drift.DriftSource`, see
@@ -190,12 +204,48 @@ class DatasetService:
                 store.blobs.sync()
             profile = json.dumps(scan.profile, sort_keys=True, separators=(",", ":"))
 
-        with store.write() as tx:
-            authorize(tx, self.registry.actor, Action.ADD_DATASET)
+        return self.insert_version(
+            name,
+            manifest,
+            VersionFacts(
+                kind="table" if table is not None else "files",
+                schema=None if table is None else table.schema,
+                row_count=None if table is None else table.row_count,
+                fingerprints_digest=fingerprints_digest,
+                profile=profile,
+            ),
+            bytes_read=bytes_read,
+            bytes_new=bytes_new,
+            started=started,
+            role=role,
+            sources=sources,
+            parent_ref=parent_ref,
+            message=message,
+        )
+
+    def insert_version(
+        self,
+        name: str,
+        manifest: Manifest,
+        facts: VersionFacts,
+        *,
+        bytes_read: int,
+        bytes_new: int,
+        started: float,
+        role: str,
+        sources: Sequence[str],
+        parent_ref: DatasetRef | None,
+        message: str,
+    ) -> AddResult:
+        """In one transaction, with its audit event: the next version of `name` for a manifest whose
+        blobs are durable, unless the latest version has the same digest (then that one, unchanged)."""
+        registry = self.registry
+        with registry.store.write() as tx:
+            authorize(tx, registry.actor, Action.ADD_DATASET)
             now = tx.clock.now()
             dataset_id = tx.datasets.dataset_id(name)
             if dataset_id is None:
-                dataset_id = tx.datasets.create_dataset(name, at=now, by=self.registry.actor)
+                dataset_id = tx.datasets.create_dataset(name, at=now, by=registry.actor)
             else:
                 latest = tx.datasets.versions(name)[-1:]
                 if latest and latest[0].digest == manifest.digest:
@@ -207,7 +257,7 @@ class DatasetService:
                     "dataset_id": dataset_id,
                     "digest": manifest.digest,
                     "manifest_digest": manifest.digest,
-                    "kind": "table" if table is not None else "files",
+                    "kind": facts.kind,
                     "role": role,
                     "sources": json.dumps(list(sources)),
                     "derived_from_id": None if parent is None else parent.id,
@@ -215,22 +265,23 @@ class DatasetService:
                     "file_count": len(manifest.files),
                     "bytes_total": manifest.total_bytes,
                     "bytes_new": bytes_new,
-                    "schema": None if table is None else canonical_json(table.schema).decode(),
-                    "row_count": None if table is None else table.row_count,
-                    "fingerprints_digest": fingerprints_digest,
-                    "profile": profile,
+                    "schema": None if facts.schema is None else canonical_json(facts.schema).decode(),
+                    "row_count": facts.row_count,
+                    "fingerprints_digest": facts.fingerprints_digest,
+                    "profile": facts.profile,
                     "created_at": now,
-                    "created_by": self.registry.actor,
+                    "created_by": registry.actor,
                 }
             )
             tx.ledger.append(
-                self.registry.actor,
+                registry.actor,
                 "dataset.version_added",
                 record.subject,
                 {
                     "digest": record.digest,
                     "kind": record.kind,
                     "role": role,
+                    **facts.audit,
                     "sources": list(sources),
                     "derived_from": record.derived_from,
                     "message": message,
@@ -238,7 +289,7 @@ class DatasetService:
                     "bytes_total": record.bytes_total,
                     "bytes_new": bytes_new,
                     "row_count": record.row_count,
-                    "fingerprints": fingerprints_digest,
+                    "fingerprints": facts.fingerprints_digest,
                 },
             )
             return AddResult(
