@@ -70,12 +70,13 @@ def _row(name: str, samples: list[float], **notes: Any) -> dict[str, Any]:
 
 
 @contextmanager
-def _store(workdir: Path, backend: str) -> Iterator[Any]:
-    """A fresh store on `backend` (its own PostgreSQL database, dropped afterwards)."""
+def _store(workdir: Path, backend: str, *, folder: str = "tracks", clock: Any = None) -> Iterator[Any]:
+    """A fresh store on `backend` (its own PostgreSQL database, dropped afterwards), on `clock` if
+    given (the web benchmark's manual clock)."""
     from charter.config import Settings
     from charter.service.setup import init_store, open_registry
 
-    home = workdir / f"tracks-{backend}"
+    home = workdir / f"{folder}-{backend}"
     shutil.rmtree(home, ignore_errors=True)
     url = None
     if backend == "postgresql":
@@ -88,8 +89,8 @@ def _store(workdir: Path, backend: str) -> Iterator[Any]:
         url = f"{admin.rpartition('/')[0]}/{name}"
     try:
         settings = Settings.for_home(home, user="admin", database_url=url)
-        init_store(settings)
-        reg = open_registry(settings)
+        init_store(settings, clock)
+        reg = open_registry(settings, clock=clock)
         try:
             yield reg
         finally:

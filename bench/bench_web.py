@@ -31,7 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.bench_tracks import MODEL, POSTGRES, SLOT, _percentile
+from bench.bench_tracks import MODEL, POSTGRES, SLOT, _percentile, _store
+from charter.clock import ManualClock
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the store's clock is a manual one, starting here
 
@@ -138,45 +139,6 @@ def _fill(reg: Any, count: int) -> float:
 
 
 @contextmanager
-def _store(workdir: Path, backend: str) -> Iterator[Any]:
-    """A fresh store on `backend` with a manual clock (its own PostgreSQL database, dropped after)."""
-    import shutil
-    import uuid
-
-    from charter.clock import ManualClock
-    from charter.config import Settings
-    from charter.service.setup import init_store, open_registry
-
-    home = workdir / f"web-{backend}"
-    shutil.rmtree(home, ignore_errors=True)
-    admin = POSTGRES.replace("postgresql+psycopg://", "postgresql://")
-    name = f"charter_bench_{uuid.uuid4().hex[:10]}"
-    url = None
-    if backend == "postgresql":
-        import psycopg
-
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = f"{admin.rpartition('/')[0]}/{name}"
-    try:
-        settings = Settings.for_home(home, user="admin", database_url=url)
-        clock = ManualClock(START)
-        init_store(settings, clock)
-        reg = open_registry(settings, clock=clock)
-        try:
-            yield reg
-        finally:
-            reg.close()
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-        if url is not None:
-            import psycopg
-
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextmanager
 def _server(settings: Any, clock: Any) -> Iterator[str]:
     import uvicorn
 
@@ -261,7 +223,7 @@ def _measure(
 
 def _backend(workdir: Path, backend: str, quick: bool) -> list[dict[str, Any]]:
     versions, records, runs = (60, 20_000, 3) if quick else (2_000, 1_000_000, 15)
-    with _store(workdir, backend) as admin:
+    with _store(workdir, backend, folder="web", clock=ManualClock(START)) as admin:
         sizes = _setup(admin, workdir, versions, records)
         with admin.transaction(SLOT, key="traced") as txn:
             txn.record(quality=0.8)
