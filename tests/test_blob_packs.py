@@ -253,3 +253,33 @@ def test_unpacking_leaves_every_object_loose_for_an_object_store(blobs: LocalBlo
     assert pack_files(blobs) == []
     for digest, data in (loose, a, b):
         assert blobs.path(digest).read_bytes() == data
+
+
+def test_a_file_system_that_opens_direct_but_refuses_direct_writes_gets_buffered_packs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some FUSE and network file systems accept O_DIRECT at open and fail the writes with EINVAL:
+    the pack is then written through the page cache instead of failing the snapshot."""
+    import errno
+    import fcntl
+
+    if not getattr(os, "O_DIRECT", 0):
+        pytest.skip("no O_DIRECT on this platform")
+    real_pwrite = os.pwrite
+    refused: list[int] = []
+
+    def pwrite(fd: int, data: object, offset: int) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & getattr(os, "O_DIRECT", 0):
+            refused.append(fd)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_pwrite(fd, data, offset)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    store = LocalBlobStore(tmp_path / "blobs", direct_io=True)
+    store.create()
+    items = [blob(SPOOL + 1000, 1), blob(100, 2)]
+    assert packed(store, *items) == [True, True]
+    assert refused, "the direct write was never tried"
+    fresh = LocalBlobStore(store.root)
+    for digest, data in items:
+        assert fresh.get(digest) == data

@@ -7,13 +7,16 @@ cache, so there is no second copy into it, no dirty pages for the kernel to writ
 the final `fdatasync` has only metadata left to do: the disk works while the caller hashes. The
 last, partial buffer is padded to the alignment, written, and the file truncated to its real size.
 
-Where `O_DIRECT` is refused (tmpfs, some network file systems), the file is written through the
+Where `O_DIRECT` is refused (tmpfs, some network file systems), at open or — as some FUSE and
+network file systems do — only at the first write (probed with one aligned block when the pack is
+opened), the file is written through the
 page cache with vectored writes and fsynced at the end; the result is the same file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import mmap
 import os
 from collections import deque
@@ -132,7 +135,28 @@ def _open(path: Path, direct: bool) -> tuple[int, bool]:
     flag = getattr(os, "O_DIRECT", 0)
     if direct and flag:
         try:
-            return os.open(path, _FLAGS | flag, 0o644), True
+            fd = os.open(path, _FLAGS | flag, 0o644)
         except OSError:  # EINVAL: the file system does not do direct I/O
             path.unlink(missing_ok=True)
+        else:
+            if _direct_writes_work(fd):
+                return fd, True
+            os.close(fd)
+            path.unlink(missing_ok=True)
     return os.open(path, _FLAGS, 0o644), False
+
+
+def _direct_writes_work(fd: int) -> bool:
+    """Whether an aligned direct write succeeds: some file systems (FUSE, some network ones) accept
+    `O_DIRECT` at open and refuse the writes with EINVAL. One zeroed block at offset 0, which the
+    pack's first write covers (or `finish` truncates away)."""
+    probe = mmap.mmap(-1, ALIGN)  # page-aligned, zeroed
+    try:
+        write_fully(fd, memoryview(probe), 0)
+    except OSError as exc:
+        if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
+            return False
+        raise
+    finally:
+        probe.close()
+    return True
