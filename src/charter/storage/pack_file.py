@@ -150,13 +150,11 @@ def _direct_writes_work(fd: int) -> bool:
     """Whether an aligned direct write succeeds: some file systems (FUSE, some network ones) accept
     `O_DIRECT` at open and refuse the writes with EINVAL. One zeroed block at offset 0, which the
     pack's first write covers (or `finish` truncates away)."""
-    probe = mmap.mmap(-1, ALIGN)  # page-aligned, zeroed
+    probe = mmap.mmap(-1, ALIGN)  # page-aligned, zeroed; freed with its last view
     try:
         write_fully(fd, memoryview(probe), 0)
     except OSError as exc:
         if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
             return False
         raise
-    finally:
-        probe.close()
     return True
