@@ -83,6 +83,21 @@ def test_the_cache_serves_within_its_ttl_and_revalidates_by_the_ledger_head(
     assert reg.prompts.get("greet@development").ref == "greet-v2"  # the writer sees its own writes
 
 
+def test_revalidating_on_every_get_sees_another_writer_at_once_and_reuses_what_did_not_change(
+    reg: Registry, tmp_path: Path
+) -> None:
+    """The server's mode: the ledger head is checked on every `get`, whatever the TTL."""
+    folder = tmp_path / "p"
+    reg.prompts.promote(sync_one(reg, folder, template="Hello {{ who }}!"), to="development")
+    timer = FakeTimer()
+    reader = PromptService(reg.as_user("admin"), cache_ttl=10, timer=timer)
+    reader.configure_cache(revalidate=True)
+    first = reader.get("greet@development")
+    assert reader.get("greet@development") is first  # the head has not moved: the cached object
+    reg.prompts.promote(sync_one(reg, folder, template="Hi {{ who }}!"), to="development")
+    assert reader.get("greet@development").ref == "greet-v2"  # within the TTL, yet current
+
+
 def test_an_unreachable_store_serves_the_last_known_version_marked_as_fallback(
     reg: Registry, tmp_path: Path, backend: str, database_url: str, settings: Settings
 ) -> None:

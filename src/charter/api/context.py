@@ -27,7 +27,12 @@ class ServerContext:
         registry = self._registries.get(user)
         if registry is None:
             with self._lock:
-                registry = self._registries.setdefault(user, self.root.as_user(user))
+                registry = self._registries.get(user)
+                if registry is None:
+                    registry = self._registries[user] = self.root.as_user(user)
+                    # a prompt changed by anyone, anywhere, is served at once: the cache is
+                    # checked against the ledger head on every request (a primary-key read)
+                    registry.prompts.configure_cache(revalidate=True)
         return registry
 
     def authenticate(self, token: str) -> str:

@@ -116,6 +116,9 @@ class RemoteRegistry:
             "reports",
         ):
             setattr(self, service, ServiceProxy(self, service))
+        from charter.client.prompts import RemotePrompts
+
+        self.prompts = RemotePrompts(ServiceProxy(self, "prompts"))  # `get` cached, with a fallback
 
     # --- the wire -------------------------------------------------------------------------------
 

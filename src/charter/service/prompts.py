@@ -83,7 +83,10 @@ class _Entry:
 
 class PromptService:
     """`reg.prompts`. `cache_ttl` bounds how long `get` serves a version without asking the store
-    (0 disables the cache; the last known versions are still kept for the fallback)."""
+    (0 disables the cache; the last known versions are still kept for the fallback). With
+    `revalidate`, every `get` checks the ledger head first (one primary-key read) and reuses the
+    cached version only if nothing changed: what the server does, so that a change made by another
+    user or process is served at once rather than up to `cache_ttl` later."""
 
     def __init__(
         self,
@@ -95,6 +98,7 @@ class PromptService:
     ) -> None:
         self.registry = registry
         self.cache_ttl, self.cache_size, self._timer = cache_ttl, cache_size, timer
+        self.revalidate = False
         self._cache: dict[str, _Entry] = {}
         self._contents: dict[str, PromptContent] = {}  # content hash → parsed content (immutable)
         self._authorized_at = -1  # ledger sequence at which the actor last passed the READ check
@@ -111,11 +115,13 @@ class PromptService:
                 authorize(tx, self.registry.actor, Action.READ)
                 return _view(_resolve(tx, parsed, at), parsed)
         entry = self._cache.get(ref)
-        if entry is not None and self._timer() < entry.expires:
+        if entry is not None and not self.revalidate and self._timer() < entry.expires:
             return entry.value
         return self._refresh(ref, entry)
 
-    def configure_cache(self, *, ttl: float | None = None, size: int | None = None) -> None:
+    def configure_cache(
+        self, *, ttl: float | None = None, size: int | None = None, revalidate: bool | None = None
+    ) -> None:
         if ttl is not None:
             if ttl < 0:
                 raise InvalidInput(f"a cache TTL is ≥ 0 seconds, not {ttl}")
@@ -125,6 +131,8 @@ class PromptService:
             if size < 1:
                 raise InvalidInput(f"a cache holds at least 1 entry, not {size}")
             self.cache_size = size
+        if revalidate is not None:
+            self.revalidate = revalidate
 
     def clear_cache(self) -> None:
         self._cache.clear()
