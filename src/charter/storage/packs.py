@@ -31,12 +31,14 @@ from pathlib import Path
 import blake3
 
 from charter.storage.pack_file import IOV_MAX, PackFile, write_fully
+from charter.storage.pack_index import ENTRY, Locations, PackEntries
 
 PACK_MAGIC = b"charter-pack-1\n\0"
 INDEX_MAGIC = b"charter-index-1\n"
 PACK_SUFFIX = ".pack"
 INDEX_SUFFIX = ".idx"
 _ENTRY = struct.Struct("<32sQQ")
+assert _ENTRY.size == ENTRY.itemsize  # the file's entries are what `PackEntries` reads in place
 _COUNT = struct.Struct("<Q")
 _CHECK = 32
 PACK_LIMIT = 128 * 1024 * 1024  # a pack is closed (and its fsync started) past this size
@@ -54,7 +56,7 @@ class PackInfo:
     """One pack as its index describes it."""
 
     name: str
-    entries: Mapping[str, tuple[int, int]]  # digest -> (offset, length)
+    entries: PackEntries  # digest -> (offset, length), over the index's sorted array
     mtime: float  # when the pack was written: the age of every object in it
     size: int  # the pack file's size in bytes
 
@@ -69,7 +71,7 @@ def encode_index(entries: Mapping[str, tuple[int, int]]) -> bytes:
     return bytes(body)
 
 
-def decode_index(data: bytes) -> dict[str, tuple[int, int]]:
+def decode_index(data: bytes) -> PackEntries:
     head = len(INDEX_MAGIC) + _COUNT.size
     if len(data) < head + _CHECK or not data.startswith(INDEX_MAGIC):
         raise DamagedIndex("not a charter pack index")
@@ -78,10 +80,7 @@ def decode_index(data: bytes) -> dict[str, tuple[int, int]]:
         raise DamagedIndex("the index is truncated")
     if blake3.blake3(data[:-_CHECK]).digest() != data[-_CHECK:]:
         raise DamagedIndex("the index does not match its checksum")
-    return {
-        raw.hex(): (offset, length)
-        for raw, offset, length in _ENTRY.iter_unpack(memoryview(data)[head : head + count * _ENTRY.size])
-    }
+    return PackEntries.from_buffer(data, head, count)
 
 
 def _length(run: list[tuple[str, Buffer]]) -> int:
@@ -105,10 +104,17 @@ class PackSet:
         self._lock = threading.Lock()
         self._stamp: int | None = None
         self._packs: dict[str, PackInfo] = {}
-        self._where: dict[str, Location] = {}
+        self._where = Locations([])  # the packs found by the last load
+        self._recent: list[PackInfo] = []  # packs this process committed since
 
     def locate(self, digest: str) -> Location | None:
-        return self._where.get(digest)
+        found = self._where.get(digest)
+        if found is None:
+            for info in self._recent:
+                offset_length = info.entries.get(digest)
+                if offset_length is not None:
+                    return (info.name, *offset_length)
+        return found
 
     def packs(self) -> list[PackInfo]:
         self.refresh()
@@ -130,8 +136,7 @@ class PackSet:
         """Record a pack this process has just committed (no need to wait for a reload)."""
         with self._lock:
             self._packs[info.name] = info
-            for digest, (offset, length) in info.entries.items():
-                self._where.setdefault(digest, (info.name, offset, length))
+            self._recent = [*self._recent, info]  # replaced, not appended to: readers iterate it
 
     def read(self, location: Location) -> bytes:
         """The bytes at `location`; FileNotFoundError if the pack is gone (collected meanwhile)."""
@@ -165,11 +170,8 @@ class PackSet:
                 info = self._restat(known) if known is not None else self._read_info(name)
                 if info is not None:
                     packs[name] = info
-        where: dict[str, Location] = {}
-        for info in sorted(packs.values(), key=lambda pack: pack.name):
-            for digest, (offset, length) in info.entries.items():
-                where.setdefault(digest, (info.name, offset, length))
-        self._packs, self._where, self._stamp = packs, where, stamp
+        where = Locations([(name, packs[name].entries) for name in sorted(packs)])
+        self._packs, self._where, self._recent, self._stamp = packs, where, [], stamp
 
     def _restat(self, known: PackInfo) -> PackInfo | None:
         """A known pack with its current age (its index does not change; it may have gone)."""
@@ -306,10 +308,11 @@ class PackWriter:
             for pack, _ in closed:
                 os.replace(pack.temp, self.packs.pack_path(pack.name))
                 index_temp = self.tmp / f"{pack.name}{INDEX_SUFFIX}.{secrets.token_hex(4)}"
-                _write_durably(index_temp, encode_index(pack.entries))
+                index = encode_index(pack.entries)
+                _write_durably(index_temp, index)
                 os.replace(index_temp, self.packs.index_path(pack.name))
                 stat = os.stat(self.packs.pack_path(pack.name))
-                committed.append(PackInfo(pack.name, pack.entries, stat.st_mtime, stat.st_size))
+                committed.append(PackInfo(pack.name, decode_index(index), stat.st_mtime, stat.st_size))
             if committed:
                 fsync_folder(self.packs.folder)
                 for info in committed:
