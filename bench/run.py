@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("cli", "data", "models", "prompts", "routing", "tracks", "server", "web", "lake", "intel")
+MODULES = (
+    "cli", "data", "pack_index", "models", "prompts", "routing", "tracks", "server", "web", "lake", "intel",
+)  # fmt: skip
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
