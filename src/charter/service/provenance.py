@@ -132,7 +132,9 @@ class ProvenanceService:
                 )
             release_id = record.release_id
             release = memo.get(("release", release_id), lambda: (tx.slots.release_record(release_id), ()))
-            chain = memo.get(("chain", release.id), lambda: release_chain(tx, release))
+            version_id = release.model_version_id  # what a trace shows of it is immutable
+            version = memo.get(("version", version_id), lambda: (tx.models.version_by_id(version_id), ()))
+            chain = memo.get(("chain", release.id), lambda: release_chain(tx, release, version))
             periods = memo.get(
                 ("periods", release.slot_id),
                 lambda: (tx.slots.slot_periods(release.slot_id), (f"slot:{release.slot}",)),

@@ -22,7 +22,8 @@ whose tags they touch are dropped:
 
 Everything is dropped, too, when more than `GAP` events were appended since, when the acting user
 changes, and when the event the memo was read at is no longer in the ledger as it was (a store
-replaced under a running process). A release's own record is immutable and stays until then.
+replaced under a running process). A release's own record, and its model version's spec, ref and
+digest (all a trace shows of it), are immutable and stay until then.
 """
 
 from __future__ import annotations

@@ -15,14 +15,17 @@ from charter.errors import NotFound
 from charter.service.prompts import version_view as prompt_view
 from charter.service.releases import release_of
 from charter.service.trace_cache import CHAINS
-from charter.storage.models import EvaluationRecord, PromotionRecord
+from charter.storage.models import EvaluationRecord, ModelVersionRecord, PromotionRecord
 from charter.storage.slots import ReleaseRecord
 from charter.storage.store import Tx
 
 
-def release_chain(tx: Tx, release: ReleaseRecord) -> tuple[dict[str, Any], frozenset[str]]:
-    """Everything a release pins, with its evidence, and the subjects that answer depends on."""
-    version = tx.models.version_by_id(release.model_version_id)
+def release_chain(
+    tx: Tx, release: ReleaseRecord, version: ModelVersionRecord
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """Everything a release pins, with its evidence, and the subjects that answer depends on.
+    `version` is the release's model version (read by the caller: only its immutable parts — ref,
+    spec, digest, creation — are shown)."""
     records = tx.prompts.versions_by_ids(release.prompt_version_ids)
     index_record = None
     if release.retrieval_index_id is not None:
