@@ -106,11 +106,11 @@ class FakeLedger:
 
 def _filled(ledger: FakeLedger) -> TraceMemo:
     memo = TraceMemo()
-    memo.catch_up(ledger, "admin")  # type: ignore[arg-type]
-    memo.get("auth", lambda: (True, ["user:admin"]))
-    memo.get("chain", lambda: ("chain", [CHAINS, "model:m", "prompt:greet"]))
-    memo.get("periods", lambda: ("periods", ["slot:agent"]))
-    memo.get("release", lambda: ("release", []))
+    at = memo.catch_up(ledger, "admin")  # type: ignore[arg-type]
+    memo.get("auth", lambda: (True, ["user:admin"]), at)
+    memo.get("chain", lambda: ("chain", [CHAINS, "model:m", "prompt:greet"]), at)
+    memo.get("periods", lambda: ("periods", ["slot:agent"]), at)
+    memo.get("release", lambda: ("release", []), at)
     return memo
 
 
@@ -171,11 +171,27 @@ def test_another_actor_or_a_ledger_not_as_it_was_drops_everything() -> None:
 
 
 def test_an_entry_without_tags_is_computed_but_not_kept() -> None:
-    memo = _filled(FakeLedger())
+    ledger = FakeLedger()
+    memo = _filled(ledger)
     calls = []
     for _ in range(2):
-        memo.get("none", lambda: (calls.append(1), None))
+        memo.get("none", lambda: (calls.append(1), None), ledger.head())
     assert len(calls) == 2 and "none" not in memo
+
+
+def test_an_entry_read_before_the_memo_moved_on_is_not_kept() -> None:
+    """Two traces at once (the server shares a user's registry between threads): the one that
+    caught up to an older head must not leave what it read behind."""
+    ledger = FakeLedger()
+    memo = _filled(ledger)
+    older = memo.head
+    assert older is not None
+    ledger.append("model.evaluated", "model:m@1.0.0")
+    memo.catch_up(ledger, "admin")  # type: ignore[arg-type]  # the other thread's trace
+    assert memo.get("chain", lambda: ("older", ["model:m"]), older) == "older"
+    assert "chain" not in memo
+    memo.get("chain", lambda: ("read at the head", ["model:m"]), ledger.head())
+    assert "chain" in memo
 
 
 # --- on a real store: a kept answer is the answer from scratch --------------------------------------

@@ -123,25 +123,26 @@ class ProvenanceService:
         text = txn_id.strip().lower()
         memo, actor = self._memo, self.registry.actor
         with self.registry.store.read() as tx:
-            memo.catch_up(tx.ledger, actor)  # first: everything read below is at least this new
-            memo.get(("authorised",), lambda: (authorize(tx, actor, Action.READ), (f"user:{actor}",)))
+            at = memo.catch_up(tx.ledger, actor)  # first: everything read below is at least this new
+            memo.get(("authorised",), lambda: (authorize(tx, actor, Action.READ), (f"user:{actor}",)), at)
             record = tx.transactions.get(text)
             if record is None:
                 raise NotFound(
                     f"transaction {txn_id}", "transaction ids are UUIDv7s, as recorded or ingested"
                 )
             release_id = record.release_id
-            release = memo.get(("release", release_id), lambda: (tx.slots.release_record(release_id), ()))
+            release = memo.get(("release", release_id), lambda: (tx.slots.release_record(release_id), ()), at)
             version_id = release.model_version_id  # what a trace shows of it is immutable
-            version = memo.get(("version", version_id), lambda: (tx.models.version_by_id(version_id), ()))
-            chain = memo.get(("chain", release.id), lambda: release_chain(tx, release, version))
+            version = memo.get(("version", version_id), lambda: (tx.models.version_by_id(version_id), ()), at)
+            chain = memo.get(("chain", release.id), lambda: release_chain(tx, release, version), at)
             periods = memo.get(
                 ("periods", release.slot_id),
                 lambda: (tx.slots.slot_periods(release.slot_id), (f"slot:{release.slot}",)),
+                at,
             )
             rollout, rollout_id = None, record.rollout_id
             if rollout_id is not None:
-                facts = memo.get(("rollout", rollout_id), lambda: rollout_facts(tx, rollout_id))
+                facts = memo.get(("rollout", rollout_id), lambda: rollout_facts(tx, rollout_id), at)
                 rollout = _rollout_at(facts, record.time)
         production = next(
             (p.release for p in reversed(periods) if p.started_at <= record.time

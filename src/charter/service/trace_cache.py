@@ -29,6 +29,7 @@ digest (all a trace shows of it), are immutable and stay until then.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
@@ -63,7 +64,10 @@ def touched(action: str, subject: str) -> frozenset[str] | None:
 
 
 class TraceMemo:
-    """Entries with the tags they depend on, valid as of ledger event `head`."""
+    """Entries with the tags they depend on, valid as of ledger event `head`. Safe to share between
+    threads (the server keeps one registry per user): an entry read by a trace is kept only if the
+    memo is still at the head that trace caught up to, so an entry read from an older snapshot
+    never outlives the events that superseded it."""
 
     def __init__(self, size: int = MEMO_SIZE) -> None:
         self.size = size
@@ -71,43 +75,53 @@ class TraceMemo:
         self.actor: str | None = None
         self._entries: dict[Hashable, Any] = {}
         self._tagged: dict[str, set[Hashable]] = {}
+        self._lock = threading.Lock()
 
-    def catch_up(self, ledger: Ledger, actor: str) -> None:
-        """Forget what the events since the memo's head touched (first thing in a read
-        transaction, so everything read after it is at least as new as the head it records)."""
-        if self.head is not None and actor == self.actor:
-            events = ledger.changes_from(self.head[0], GAP + 2)
-            if events and events[0][:2] == self.head and len(events) <= GAP + 1:
-                for _, _, action, subject in events[1:]:
-                    tags = touched(action, subject)
-                    if tags is None:
-                        self.clear()
-                    else:
-                        self.forget(tags)
-                self.head = events[-1][:2]
-                return
-        self.clear()
-        self.actor, self.head = actor, ledger.head()
+    def catch_up(self, ledger: Ledger, actor: str) -> tuple[int, str]:
+        """Forget what the events since the memo's head touched (everything, if there are more than
+        `GAP`, if the actor changed or if the head event is not as it was). Call it first in a read
+        transaction, so everything read after it is at least as new as the head it returns."""
+        with self._lock:
+            if self.head is not None and actor == self.actor:
+                events = ledger.changes_from(self.head[0], GAP + 2)
+                if events and events[0][:2] == self.head and len(events) <= GAP + 1:
+                    for _, _, action, subject in events[1:]:
+                        tags = touched(action, subject)
+                        if tags is None:
+                            self._clear()
+                        else:
+                            self._forget(tags)
+                    self.head = events[-1][:2]
+                    return self.head
+            self._clear()
+            self.actor, self.head = actor, ledger.head()
+            return self.head
 
-    def get(self, key: Hashable, compute: Callable[[], tuple[T, Iterable[str] | None]]) -> T:
-        """The entry for `key`; if absent, `compute()` → (value, tags), kept unless tags is None."""
-        if key in self._entries:
-            return self._entries[key]  # type: ignore[no-any-return]
+    def get(
+        self, key: Hashable, compute: Callable[[], tuple[T, Iterable[str] | None]], head: tuple[int, str]
+    ) -> T:
+        """The entry for `key`; if absent, `compute()` → (value, tags), kept unless tags is None or
+        the memo has moved on from `head` (what `catch_up` returned to this caller) meanwhile."""
+        with self._lock:
+            if key in self._entries:
+                return self._entries[key]  # type: ignore[no-any-return]
         value, tags = compute()
         if tags is not None:
-            if len(self._entries) >= self.size:
-                self.clear()
-            self._entries[key] = value
-            for tag in tags:
-                self._tagged.setdefault(tag, set()).add(key)
+            with self._lock:
+                if self.head == head:
+                    if len(self._entries) >= self.size:
+                        self._clear()
+                    self._entries[key] = value
+                    for tag in tags:
+                        self._tagged.setdefault(tag, set()).add(key)
         return value
 
-    def forget(self, tags: Iterable[str]) -> None:
+    def _forget(self, tags: Iterable[str]) -> None:
         for tag in tags:
             for key in self._tagged.pop(tag, ()):
                 self._entries.pop(key, None)
 
-    def clear(self) -> None:
+    def _clear(self) -> None:
         self._entries.clear()
         self._tagged.clear()
 
