@@ -236,6 +236,8 @@ def _fill(reg: Any, count: int, slot_id: int, release_id: int) -> float:
 
 
 def bench_trace(reg: Any, quick: bool, count: int | None = None) -> list[dict[str, Any]]:
+    import sqlalchemy as sa
+
     count = count or (20_000 if quick else 10_000_000)
     with reg.store.read() as tx:
         slot = tx.slots.slot(SLOT)
@@ -255,18 +257,33 @@ def bench_trace(reg: Any, quick: bool, count: int | None = None) -> list[dict[st
         total = tx.transactions.count()
     rng = random.Random(5)
     runs = 30 if quick else 60
+    executed = [0]
 
-    def timed(change: Any, txn_ids: list[str]) -> tuple[list[float], list[float]]:
-        """Wall and CPU seconds of `trace` on each id, after `change(i)` (which returns the registry
-        to trace with)."""
-        wall, cpu = [], []
+    def counted(*_: Any) -> None:
+        executed[0] += 1
+
+    def timed(change: Any, txn_ids: list[str]) -> tuple[list[float], dict[str, float]]:
+        """Wall seconds of `trace` on each id, after `change(i)` (which returns the registry to trace
+        with); and the medians of the calling thread's CPU seconds (`thread_time`, not the background
+        writer's) and of the SQL statements a trace executed (counted in a second pass, after the
+        same change: load-independent)."""
+        wall, cpu, statements = [], [], []
         for i, txn_id in enumerate(txn_ids):
             target = change(i)
-            began, began_cpu = time.perf_counter(), time.process_time()
+            began, began_cpu = time.perf_counter(), time.thread_time()
             target.trace(txn_id)
-            cpu.append(time.process_time() - began_cpu)
+            cpu.append(time.thread_time() - began_cpu)
             wall.append(time.perf_counter() - began)
-        return wall, cpu
+        sa.event.listen(reg.store.engine, "after_cursor_execute", counted)
+        try:
+            for i, txn_id in enumerate(txn_ids[:10]):
+                target = change(i)
+                executed[0] = 0
+                target.trace(txn_id)
+                statements.append(executed[0])
+        finally:
+            sa.event.remove(reg.store.engine, "after_cursor_execute", counted)
+        return wall, {"cpu_median_s": statistics.median(cpu), "statements": statistics.median(statements)}
 
     def unrelated(i: int) -> Any:  # moves the ledger head; touches nothing a trace shows
         reg.policies.apply({"drift": {"input_sample_rate": 0.1 + i / 1000}})
@@ -284,10 +301,10 @@ def bench_trace(reg: Any, quick: bool, count: int | None = None) -> list[dict[st
         return reg.as_user(reg.actor)
 
     reg.trace(ids[0])
-    warm, warm_cpu = timed(lambda i: reg, rng.choices(ids, k=300))
+    warm, notes = timed(lambda i: reg, rng.choices(ids, k=300))
     rows = [
         _row(f"trace of one transaction among {total:,} (warm: nothing it shows changed)", warm,
-             fill_s=round(fill_s, 1), cpu_median_s=statistics.median(warm_cpu)),
+             fill_s=round(fill_s, 1), **notes),
     ]  # fmt: skip
     cases = (
         ("cold: after an unrelated ledger change, policy applied", unrelated),
@@ -296,9 +313,8 @@ def bench_trace(reg: Any, quick: bool, count: int | None = None) -> list[dict[st
         ("from scratch: nothing kept", scratch),
     )
     for name, change in cases:
-        wall, cpu = timed(change, rng.choices(ids, k=runs))
-        rows.append(_row(f"trace of one transaction among {total:,} ({name})", wall,
-                         cpu_median_s=statistics.median(cpu)))  # fmt: skip
+        wall, notes = timed(change, rng.choices(ids, k=runs))
+        rows.append(_row(f"trace of one transaction among {total:,} ({name})", wall, **notes))
     return rows  # (an even number of pauses and resumes: the rollout is running again)
 
 
