@@ -118,8 +118,8 @@ class ProvenanceService:
     def trace(self, txn_id: str) -> Trace:
         """The whole chain of one transaction record (see the module docstring). What it reads
         besides the record is kept, and dropped only when an audit event touches it (see
-        `charter.service.trace_cache`), so a trace is three indexed reads when nothing it shows
-        changed."""
+        `charter.service.trace_cache`), so a trace is two indexed reads (the audit events since the
+        memo's head, the record) when nothing it shows changed."""
         text = txn_id.strip().lower()
         memo, actor = self._memo, self.registry.actor
         with self.registry.store.read() as tx:
