@@ -1,6 +1,6 @@
 """Deployment tracks: routing, recording, ingest, trace and state-at-time, on SQLite and PostgreSQL.
 
-    .venv/bin/python -m bench.bench_tracks [--quick]
+    .venv/bin/python -m bench.bench_tracks [--quick] [--only trace,state] [--trace-records N]
 
 Targets (issue 5): `route()` in-process median ≤ 2 µs and ≥ 300,000 decisions/s on one core; the
 request path of `with reg.transaction(...)` ≤ 10 µs median; sustained ingest ≥ 100,000 records/s
@@ -235,8 +235,10 @@ def _fill(reg: Any, count: int, slot_id: int, release_id: int) -> float:
     return time.perf_counter() - began
 
 
-def bench_trace(reg: Any, quick: bool) -> list[dict[str, Any]]:
-    count = 20_000 if quick else 10_000_000
+def bench_trace(reg: Any, quick: bool, count: int | None = None) -> list[dict[str, Any]]:
+    import sqlalchemy as sa
+
+    count = count or (20_000 if quick else 10_000_000)
     with reg.store.read() as tx:
         slot = tx.slots.slot(SLOT)
         production = tx.slots.production(slot.id)
@@ -254,23 +256,66 @@ def bench_trace(reg: Any, quick: bool) -> list[dict[str, Any]]:
     with reg.store.read() as tx:
         total = tx.transactions.count()
     rng = random.Random(5)
-    warm = []
-    for txn_id in rng.choices(ids, k=300):
-        began = time.perf_counter()
-        reg.trace(txn_id)
-        warm.append(time.perf_counter() - began)
-    cold = []
-    for i, txn_id in enumerate(rng.choices(ids, k=30 if quick else 60)):
-        reg.policies.apply({"drift": {"input_sample_rate": 0.1 + i / 1000}})  # moves the ledger head
-        began = time.perf_counter()
-        reg.trace(txn_id)
-        cold.append(time.perf_counter() - began)
-    return [
-        _row(
-            f"trace of one transaction among {total:,} (release chain cached)", warm, fill_s=round(fill_s, 1)
-        ),
-        _row(f"trace of one transaction among {total:,} (cold: after a ledger change)", cold),
-    ]
+    runs = 30 if quick else 60
+    executed = [0]
+
+    def counted(*_: Any) -> None:
+        executed[0] += 1
+
+    def timed(change: Any, txn_ids: list[str]) -> tuple[list[float], dict[str, float]]:
+        """Wall seconds of `trace` on each id, after `change(i)` (which returns the registry to trace
+        with); and the medians of the calling thread's CPU seconds (`thread_time`, not the background
+        writer's) and of the SQL statements a trace executed (counted in a second pass, after the
+        same change: load-independent)."""
+        wall, cpu, statements = [], [], []
+        for i, txn_id in enumerate(txn_ids):
+            target = change(i)
+            began, began_cpu = time.perf_counter(), time.thread_time()
+            target.trace(txn_id)
+            cpu.append(time.thread_time() - began_cpu)
+            wall.append(time.perf_counter() - began)
+        sa.event.listen(reg.store.engine, "after_cursor_execute", counted)
+        try:
+            for i, txn_id in enumerate(txn_ids[:10]):
+                target = change(i)
+                executed[0] = 0
+                target.trace(txn_id)
+                statements.append(executed[0])
+        finally:
+            sa.event.remove(reg.store.engine, "after_cursor_execute", counted)
+        return wall, {"cpu_median_s": statistics.median(cpu), "statements": statistics.median(statements)}
+
+    def unrelated(i: int) -> Any:  # moves the ledger head; touches nothing a trace shows
+        reg.policies.apply({"drift": {"input_sample_rate": 0.1 + i / 1000}})
+        return reg
+
+    def related(i: int) -> Any:  # model.primary_metrics_changed on the release's model: re-read the chain
+        reg.models.set_primary_metrics("m", {"accuracy": "lower" if i % 2 == 0 else "higher"})
+        return reg
+
+    def rollout(i: int) -> Any:  # rollout.pause / resume on the slot: re-read its periods and rollouts
+        (reg.rollouts.pause if i % 2 == 0 else reg.rollouts.resume)(SLOT)
+        return reg
+
+    def scratch(i: int) -> Any:  # a new registry: nothing kept (a new process, or > 1,000 events since)
+        return reg.as_user(reg.actor)
+
+    reg.trace(ids[0])
+    warm, notes = timed(lambda i: reg, rng.choices(ids, k=300))
+    rows = [
+        _row(f"trace of one transaction among {total:,} (warm: nothing it shows changed)", warm,
+             fill_s=round(fill_s, 1), **notes),
+    ]  # fmt: skip
+    cases = (
+        ("cold: after an unrelated ledger change, policy applied", unrelated),
+        ("cold: after a related change, the model's primary metrics", related),
+        ("cold: after a rollout pause or resume on the slot", rollout),
+        ("from scratch: nothing kept", scratch),
+    )
+    for name, change in cases:
+        wall, notes = timed(change, rng.choices(ids, k=runs))
+        rows.append(_row(f"trace of one transaction among {total:,} ({name})", wall, **notes))
+    return rows  # (an even number of pauses and resumes: the rollout is running again)
 
 
 def bench_state(reg: Any, releases: dict[str, str], quick: bool) -> dict[str, Any]:
@@ -300,13 +345,19 @@ def _backend(workdir: Path, backend: str, quick: bool) -> list[dict[str, Any]]:
     with _store(workdir, backend) as admin:
         releases = _setup(admin)
         sam = admin.as_user("sam")  # the application: service role
-        rows.append(bench_route(sam, quick))
-        rows.append(bench_record(sam, quick))
-        rows.append(bench_writer(sam, quick))
-        rows.append(bench_ingest_file(sam, workdir, releases, quick))
+        if _wanted("route"):
+            rows.append(bench_route(sam, quick))
+        if _wanted("record"):
+            rows.append(bench_record(sam, quick))
+        if _wanted("writer"):
+            rows.append(bench_writer(sam, quick))
+        if _wanted("ingest"):
+            rows.append(bench_ingest_file(sam, workdir, releases, quick))
         sam.flush()
-        rows.extend(bench_trace(admin, quick))
-        rows.append(bench_state(admin, releases, quick))
+        if _wanted("trace"):
+            rows.extend(bench_trace(admin, quick, TRACE_RECORDS))
+        if _wanted("state"):
+            rows.append(bench_state(admin, releases, quick))
     for row in rows:
         row["name"] = f"{backend}: {row['name']}"
     return rows
@@ -326,7 +377,20 @@ def run(workdir: Path, quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+ONLY: set[str] = set()  # `--only trace,state`: just these of route, record, writer, ingest, trace, state
+
+
+def _wanted(name: str) -> bool:
+    return not ONLY or name in ONLY
+
+
+TRACE_RECORDS: int | None = None  # `--trace-records N`: fill the table to N for `trace` (default 10 M)
+
 if __name__ == "__main__":
     quick = "--quick" in sys.argv
+    if "--only" in sys.argv:
+        ONLY = set(sys.argv[sys.argv.index("--only") + 1].split(","))
+    if "--trace-records" in sys.argv:
+        TRACE_RECORDS = int(sys.argv[sys.argv.index("--trace-records") + 1])
     for result in run(Path(__file__).resolve().parent / ".work", quick):
         print(json.dumps(result, default=str), flush=True)

@@ -17,30 +17,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from charter.domain.ledger import AuditEvent, format_time
-from charter.domain.refs import parse_dataset_ref
 from charter.domain.roles import Action
 from charter.domain.rollout import ACTIVE_PHASES
 from charter.domain.tracks import track_policies
 from charter.errors import InvalidInput, NotFound
 from charter.service.access import authorize
 from charter.service.policies import current_policy
-from charter.service.prompts import version_view as prompt_view
 from charter.service.releases import release_view, require_slot
+from charter.service.trace_cache import TraceMemo
+from charter.service.trace_chain import release_chain, rollout_facts
 from charter.storage.rollouts import RolloutRecord, TransitionRecord
-from charter.storage.slots import ReleaseRecord, state_events
+from charter.storage.slots import state_events
 from charter.storage.store import Tx
 
 if TYPE_CHECKING:
     from charter.service.registry import Registry
-
-MEMO_SIZE = 4096  # entries kept per ledger head (releases, their chains, rollouts, periods)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -114,36 +111,38 @@ class StateDiff:
 class ProvenanceService:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        self._head = -1  # the ledger sequence `_memo` was read at (and the actor authorised at)
-        self._memo: dict[tuple[Any, ...], Any] = {}
+        self._memo = TraceMemo()  # what `trace` read, kept until an audit event touches it
 
     # --- trace ----------------------------------------------------------------------------------
 
     def trace(self, txn_id: str) -> Trace:
         """The whole chain of one transaction record (see the module docstring). What it reads
-        besides the record is kept while the ledger head has not moved (every change appends an
-        audit event), so a trace is two indexed reads when nothing changed."""
+        besides the record is kept, and dropped only when an audit event touches it (see
+        `charter.service.trace_cache`), so a trace is two indexed reads (the audit events since the
+        memo's head, the record) when nothing it shows changed."""
         text = txn_id.strip().lower()
+        memo, actor = self._memo, self.registry.actor
         with self.registry.store.read() as tx:
-            head = tx.ledger.head()[0]
-            if head != self._head:  # roles, releases' evidence, rollouts: all change with an event
-                authorize(tx, self.registry.actor, Action.READ)
-                self._head, self._memo = head, {}
+            at = memo.catch_up(tx.ledger, actor)  # first: everything read below is at least this new
+            memo.get(("authorised",), lambda: (authorize(tx, actor, Action.READ), (f"user:{actor}",)), at)
             record = tx.transactions.get(text)
             if record is None:
                 raise NotFound(
                     f"transaction {txn_id}", "transaction ids are UUIDv7s, as recorded or ingested"
                 )
-            release = self._remember(
-                ("release", record.release_id), lambda: tx.slots.release_by_id(record.release_id)
-            )
-            chain = self._remember(("chain", release.id), lambda: _release_chain(tx, release))
-            periods = self._remember(
-                ("periods", release.slot_id), lambda: tx.slots.periods(slot_id=release.slot_id)
+            release_id = record.release_id
+            release = memo.get(("release", release_id), lambda: (tx.slots.release_record(release_id), ()), at)
+            version_id = release.model_version_id  # what a trace shows of it is immutable
+            version = memo.get(("version", version_id), lambda: (tx.models.version_by_id(version_id), ()), at)
+            chain = memo.get(("chain", release.id), lambda: release_chain(tx, release, version), at)
+            periods = memo.get(
+                ("periods", release.slot_id),
+                lambda: (tx.slots.slot_periods(release.slot_id), (f"slot:{release.slot}",)),
+                at,
             )
             rollout, rollout_id = None, record.rollout_id
             if rollout_id is not None:
-                facts = self._remember(("rollout", rollout_id), lambda: _rollout_facts(tx, rollout_id))
+                facts = memo.get(("rollout", rollout_id), lambda: rollout_facts(tx, rollout_id), at)
                 rollout = _rollout_at(facts, record.time)
         production = next(
             (p.release for p in reversed(periods) if p.started_at <= record.time
@@ -171,13 +170,6 @@ class ProvenanceService:
             transaction, release.slot, chain["release"], chain["model"], chain["prompts"], chain["datasets"],
             rollout, production,
         )  # fmt: skip
-
-    def _remember(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
-        if key not in self._memo:
-            if len(self._memo) >= MEMO_SIZE:
-                self._memo.clear()
-            self._memo[key] = compute()
-        return self._memo[key]  # type: ignore[no-any-return]
 
     # --- state at a time ------------------------------------------------------------------------
 
@@ -341,92 +333,6 @@ def _related(tx: Tx, slot: str) -> tuple[set[str], tuple[str, ...]]:
             datasets.append(tx.datasets.by_id(release.retrieval_index_id).ref)
         subjects.update(f"dataset:{ref}" for ref in datasets)
     return subjects, tuple(prefixes)
-
-
-def _release_chain(tx: Tx, release: ReleaseRecord) -> dict[str, Any]:
-    """Everything a release pins, with its evidence (cached while the ledger head is unchanged)."""
-    view = release_view(tx, release)
-    version = tx.models.version_by_id(release.model_version_id)
-    training = []
-    for ref in version.spec.training.datasets:
-        try:
-            dataset = tx.datasets.get_version(parse_dataset_ref(ref))
-            training.append(_dataset(dataset))
-        except NotFound:
-            training.append({"ref": ref, "missing": True})
-    evaluations = [
-        {"id": e.id, "dataset": e.dataset, "dataset_role": e.dataset_role, "metrics": e.metrics,
-         "exact_overlap": e.exact_overlap, "created_at": e.created_at.isoformat(), "created_by": e.created_by}
-        for e in tx.models.evaluations(version.id)
-    ]  # fmt: skip
-    model = {
-        "ref": version.ref,
-        "spec": version.spec.canonical(),
-        "spec_digest": version.spec_digest,
-        "created_at": version.created_at.isoformat(),
-        "created_by": version.created_by,
-        "training_datasets": training,
-        "evaluations": evaluations,
-        "signoffs": [
-            {"by": s.created_by, "at": s.created_at.isoformat(), "note": s.note}
-            for s in tx.models.signoffs(version.id)
-        ],
-        "promotions": [
-            {
-                "report": p.report,
-                "rollback_plan": p.rollback_plan,
-                "rollback_to": p.rollback_to,
-                "at": p.created_at.isoformat(),
-                "by": p.created_by,
-            }
-            for p in tx.models.promotions(version.id)
-        ],
-        "production_metrics": tx.rollouts.production_metrics(model_version_id=version.id),
-    }
-    prompts = []
-    for version_id in release.prompt_version_ids:
-        record = tx.prompts.version_by_id(version_id)
-        validation = tx.prompts.latest_validation(record.id)
-        latest = None
-        if validation is not None:
-            latest = {
-                "sample": validation.sample,
-                "pass_rate": validation.pass_rate,
-                "sample_size": validation.sample_size,
-                "passed": validation.passed,
-                "at": validation.created_at.isoformat(),
-                "by": validation.created_by,
-            }
-        prompts.append({**prompt_view(record).as_dict(), "latest_validation": latest})
-    index = None
-    if release.retrieval_index_id is not None:
-        index = _dataset(tx.datasets.by_id(release.retrieval_index_id))
-    return {
-        "release": view.as_dict(),
-        "model": model,
-        "prompts": tuple(prompts),
-        "datasets": {"training": training, "retrieval_index": index},
-    }
-
-
-def _dataset(record: Any) -> dict[str, Any]:
-    return {
-        "ref": record.ref,
-        "digest": record.digest,
-        "role": record.role,
-        "rows": record.row_count,
-        "files": record.file_count,
-        "bytes": record.bytes_total,
-        "created_at": record.created_at.isoformat(),
-        "created_by": record.created_by,
-    }
-
-
-def _rollout_facts(tx: Tx, rollout_id: str) -> dict[str, Any] | None:
-    record = tx.rollouts.rollout(rollout_id)
-    if record is None:
-        return None
-    return {"record": record, "steps": tx.rollouts.transitions(rollout_id)}
 
 
 def _rollout_at(facts: dict[str, Any] | None, at: datetime) -> dict[str, Any] | None:

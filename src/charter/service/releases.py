@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from charter.service.model_results import ModelVersion
     from charter.service.prompt_version import PromptVersion
     from charter.service.registry import Registry
+    from charter.storage.models import ModelVersionRecord
+    from charter.storage.prompts import PromptVersionRecord
 
 MIN_PREFIX = 8
 NO_PROMPT = "-"  # the key of the effective parameters for calls made without a prompt
@@ -262,6 +264,17 @@ def release_view(tx: Tx, record: ReleaseRecord) -> Release:
     version = tx.models.version_by_id(record.model_version_id)
     prompts = [tx.prompts.version_by_id(i) for i in record.prompt_version_ids]
     index = None if record.retrieval_index_id is None else tx.datasets.by_id(record.retrieval_index_id).ref
+    return release_of(record, version, prompts, index)
+
+
+def release_of(
+    record: ReleaseRecord,
+    version: ModelVersionRecord,
+    prompts: Sequence[PromptVersionRecord],
+    index: str | None,
+) -> Release:
+    """The release view from records already read (its model version, prompt versions in the
+    release's order, and the retrieval index's ref)."""
     effective = effective_params(
         version.spec.serving,
         version.ref,

@@ -15,6 +15,14 @@ from charter.domain.ledger import GENESIS_HASH, AuditEvent, format_time, seal
 from charter.storage.schema import audit_events, ledger_head
 from charter.storage.webhooks import enqueue
 
+# What changed from a sequence on (a range read of the primary key): the trace memo's invalidation.
+_CHANGES_FROM = (
+    sa.select(audit_events.c.sequence, audit_events.c.hash, audit_events.c.action, audit_events.c.subject)
+    .where(audit_events.c.sequence >= sa.bindparam("start"))
+    .order_by(audit_events.c.sequence)
+    .limit(sa.bindparam("limit"))
+)
+
 
 class Ledger:
     def __init__(self, conn: Connection, clock: Clock) -> None:
@@ -114,6 +122,12 @@ class Ledger:
         if limit is not None:
             query = query.limit(limit)
         return [_event(row) for row in self.conn.execute(query)]
+
+    def changes_from(self, sequence: int, limit: int) -> list[tuple[int, str, str, str]]:
+        """(sequence, hash, action, subject) of the first `limit` events from `sequence` on
+        (inclusive), in order: one indexed range read."""
+        rows = self.conn.execute(_CHANGES_FROM, {"start": sequence, "limit": limit})
+        return [(int(r.sequence), str(r.hash), str(r.action), str(r.subject)) for r in rows]
 
     def stream(self, batch: int = 5000) -> Iterator[AuditEvent]:
         """Every event in sequence order, read in batches (for verification of long chains)."""

@@ -166,6 +166,21 @@ _ALIAS_TARGET = sa.select(model_aliases.c.version_id).where(
     model_aliases.c.model_id == sa.bindparam("model_id"), model_aliases.c.alias == sa.bindparam("alias")
 )
 
+# Precompiled reads for `trace`: a version's evidence.
+_EVALUATIONS_OF = _EVALUATIONS.where(evaluations.c.model_version_id == sa.bindparam("version_id")).order_by(
+    evaluations.c.id
+)
+_SIGNOFFS_OF = (
+    sa.select(signoffs)
+    .where(signoffs.c.model_version_id == sa.bindparam("version_id"))
+    .order_by(signoffs.c.id)
+)
+_PROMOTIONS_OF = (
+    sa.select(promotions)
+    .where(promotions.c.model_version_id == sa.bindparam("version_id"))
+    .order_by(promotions.c.id)
+)
+
 
 class ModelRepo:
     def __init__(self, conn: Connection) -> None:
@@ -439,21 +454,33 @@ class ModelRepo:
         query = (
             sa.select(promotions).where(promotions.c.model_version_id == version_id).order_by(promotions.c.id)
         )
-        out = []
-        for row in self.conn.execute(query):
-            target = None if row.rollback_to_id is None else self.version_by_id(row.rollback_to_id).ref
-            out.append(
-                PromotionRecord(
-                    row.id,
-                    row.model_version_id,
-                    json.loads(row.report),
-                    row.rollback_plan,
-                    target,
-                    row.created_at,
-                    row.created_by,
-                )
-            )
-        return out
+        return [self._promotion(row) for row in self.conn.execute(query)]
+
+    def evidence(
+        self, version_id: int
+    ) -> tuple[list[EvaluationRecord], list[SignoffRecord], list[PromotionRecord]]:
+        """`evaluations`, `signoffs` and `promotions` of a version, in three precompiled statements."""
+        params = {"version_id": version_id}
+        return (
+            [_evaluation(row) for row in self.conn.execute(_EVALUATIONS_OF, params)],
+            [
+                SignoffRecord(r.id, r.model_version_id, r.note, r.created_at, r.created_by)
+                for r in self.conn.execute(_SIGNOFFS_OF, params)
+            ],
+            [self._promotion(row) for row in self.conn.execute(_PROMOTIONS_OF, params)],
+        )
+
+    def _promotion(self, row: Any) -> PromotionRecord:
+        target = None if row.rollback_to_id is None else self.version_by_id(row.rollback_to_id).ref
+        return PromotionRecord(
+            row.id,
+            row.model_version_id,
+            json.loads(row.report),
+            row.rollback_plan,
+            target,
+            row.created_at,
+            row.created_by,
+        )
 
 
 def _json(value: Any) -> str:

@@ -152,6 +152,11 @@ _VALIDATIONS = (
     .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
 )
 
+# Precompiled reads for `trace`: a release's prompt versions and their latest validations.
+_VERSIONS_IN = _VERSIONS.where(prompt_versions.c.id.in_(sa.bindparam("ids", expanding=True)))
+_VALIDATIONS_IN = _VALIDATIONS.where(
+    prompt_validations.c.version_id.in_(sa.bindparam("ids", expanding=True))
+).order_by(prompt_validations.c.id)
 
 _HEAD_SQL = f"SELECT {ledger_head.c.sequence.name} FROM {ledger_head.name} WHERE id = 1"
 _RAW: dict[tuple[str, str], tuple[str, tuple[str, ...] | None]] = {}  # compiled SQL, per dialect
@@ -495,6 +500,28 @@ class PromptRepo:
             _VALIDATIONS.where(prompt_validations.c.version_id.in_(ids)).order_by(prompt_validations.c.id)
         )
         return [_validation(row) for row in rows]
+
+    def versions_by_ids(self, version_ids: Iterable[int]) -> list[PromptVersionRecord]:
+        """`version_by_id` of each, in one precompiled statement, in the order given."""
+        ids = list(version_ids)
+        if not ids:
+            return []
+        found = {row.id: _version(row) for row in self.conn.execute(_VERSIONS_IN, {"ids": ids})}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise sa.exc.NoResultFound(f"no prompt version with id {missing[0]}")
+        return [found[i] for i in ids]
+
+    def latest_validations(self, version_ids: Iterable[int]) -> dict[int, ValidationRecord]:
+        """`latest_validation` of each version that has one, in one precompiled statement."""
+        ids = list(version_ids)
+        if not ids:
+            return {}
+        latest: dict[int, ValidationRecord] = {}
+        for row in self.conn.execute(_VALIDATIONS_IN, {"ids": ids}):  # oldest first: the last one wins
+            record = _validation(row)
+            latest[record.version_id] = record
+        return latest
 
     def latest_validation(self, version_id: int) -> ValidationRecord | None:
         row = self.conn.execute(

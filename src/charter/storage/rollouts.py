@@ -76,6 +76,21 @@ def _json(value: Any) -> str:
 
 
 _ROLLOUTS = sa.select(rollouts, slots.c.name.label("slot_name")).join(slots, slots.c.id == rollouts.c.slot_id)
+_PRODUCTION_METRICS = (
+    sa.select(production_metrics, slots.c.name.label("slot_name"), releases.c.digest)
+    .join(slots, slots.c.id == production_metrics.c.slot_id)
+    .join(releases, releases.c.id == production_metrics.c.release_id)
+)
+# Precompiled reads for `trace` (bind values only, no statement built per call).
+_ROLLOUT_BY_ID = _ROLLOUTS.where(rollouts.c.id == sa.bindparam("rollout_id"))
+_TRANSITIONS_OF = (
+    sa.select(rollout_transitions)
+    .where(rollout_transitions.c.rollout_id == sa.bindparam("rollout_id"))
+    .order_by(rollout_transitions.c.revision)
+)
+_MODEL_PRODUCTION_METRICS = _PRODUCTION_METRICS.where(
+    production_metrics.c.model_version_id == sa.bindparam("model_version_id")
+).order_by(production_metrics.c.id)
 _INCIDENTS = (
     sa.select(incidents, slots.c.name.label("slot_name"), releases.c.digest)
     .join(slots, slots.c.id == incidents.c.slot_id)
@@ -200,22 +215,17 @@ class RolloutRepo:
             .where(rollout_transitions.c.rollout_id == rollout_id)
             .order_by(rollout_transitions.c.revision)
         )
-        return [
-            TransitionRecord(
-                r.rollout_id,
-                r.revision,
-                r.action,
-                r.from_status,
-                r.to_status,
-                r.stage,
-                float(r.traffic),
-                json.loads(r.evidence),
-                r.at,
-                r.actor,
-                int(r.audit_sequence),
-            )
-            for r in rows
-        ]
+        return [_transition(r) for r in rows]
+
+    def rollout_with_transitions(
+        self, rollout_id: str
+    ) -> tuple[RolloutRecord, list[TransitionRecord]] | None:
+        """`rollout` and `transitions` in two precompiled statements (None: no such rollout)."""
+        row = self.conn.execute(_ROLLOUT_BY_ID, {"rollout_id": rollout_id}).one_or_none()
+        if row is None:
+            return None
+        steps = [_transition(r) for r in self.conn.execute(_TRANSITIONS_OF, {"rollout_id": rollout_id})]
+        return _rollout(row), steps
 
     # --- incidents ------------------------------------------------------------------------------
 
@@ -291,26 +301,44 @@ class RolloutRepo:
         self, *, model_version_id: int | None = None, prompt_version_id: int | None = None
     ) -> list[dict[str, Any]]:
         """What rollouts observed for a model or prompt version, oldest first."""
-        query = (
-            sa.select(production_metrics, slots.c.name.label("slot_name"), releases.c.digest)
-            .join(slots, slots.c.id == production_metrics.c.slot_id)
-            .join(releases, releases.c.id == production_metrics.c.release_id)
-        )
+        query = _PRODUCTION_METRICS
         if model_version_id is not None:
             query = query.where(production_metrics.c.model_version_id == model_version_id)
         if prompt_version_id is not None:
             query = query.where(production_metrics.c.prompt_version_id == prompt_version_id)
-        return [
-            {
-                "slot": r.slot_name,
-                "release": r.digest,
-                "rollout": r.rollout_id,
-                "window": {"from": r.window_from.isoformat(), "to": r.window_to.isoformat()},
-                "metrics": json.loads(r.metrics),
-                "recorded_at": r.recorded_at.isoformat(),
-            }
-            for r in self.conn.execute(query.order_by(production_metrics.c.id))
-        ]
+        return [_observed(r) for r in self.conn.execute(query.order_by(production_metrics.c.id))]
+
+    def model_production_metrics(self, model_version_id: int) -> list[dict[str, Any]]:
+        """`production_metrics(model_version_id=…)` in one precompiled statement."""
+        rows = self.conn.execute(_MODEL_PRODUCTION_METRICS, {"model_version_id": model_version_id})
+        return [_observed(r) for r in rows]
+
+
+def _observed(r: Any) -> dict[str, Any]:
+    return {
+        "slot": r.slot_name,
+        "release": r.digest,
+        "rollout": r.rollout_id,
+        "window": {"from": r.window_from.isoformat(), "to": r.window_to.isoformat()},
+        "metrics": json.loads(r.metrics),
+        "recorded_at": r.recorded_at.isoformat(),
+    }
+
+
+def _transition(r: Any) -> TransitionRecord:
+    return TransitionRecord(
+        r.rollout_id,
+        r.revision,
+        r.action,
+        r.from_status,
+        r.to_status,
+        r.stage,
+        float(r.traffic),
+        json.loads(r.evidence),
+        r.at,
+        r.actor,
+        int(r.audit_sequence),
+    )
 
 
 def _rollout(row: Any) -> RolloutRecord:

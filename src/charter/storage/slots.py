@@ -84,6 +84,16 @@ _PERIODS = (
     .join(slots, slots.c.id == production_periods.c.slot_id)
     .join(releases, releases.c.id == production_periods.c.release_id)
 )
+# Precompiled reads for `trace` (bind values only, no statement built per call).
+_RELEASE_WITH_PROMPTS = (
+    _RELEASES.add_columns(release_prompts.c.prompt_version_id)
+    .outerjoin(release_prompts, release_prompts.c.release_id == releases.c.id)
+    .where(releases.c.id == sa.bindparam("release_id"))
+    .order_by(release_prompts.c.position)
+)
+_SLOT_PERIODS = _PERIODS.where(production_periods.c.slot_id == sa.bindparam("slot_id")).order_by(
+    production_periods.c.started_at, production_periods.c.id
+)
 _HEX_AFTER_F = "g"  # the character after the last hex digit: prefix ranges end there
 
 
@@ -215,26 +225,21 @@ class SlotRepo:
             (self._release(row), f"{row.major}.{row.minor}.{row.patch}") for row in self.conn.execute(query)
         ]
 
+    def release_record(self, release_id: int) -> ReleaseRecord:
+        """`release_by_id` in one precompiled statement (the release joined with its prompts)."""
+        rows = self.conn.execute(_RELEASE_WITH_PROMPTS, {"release_id": release_id}).all()
+        if not rows:
+            raise sa.exc.NoResultFound(f"no release with id {release_id}")
+        prompt_ids = [row.prompt_version_id for row in rows if row.prompt_version_id is not None]
+        return _release_record(rows[0], prompt_ids)
+
     def _release(self, row: Any) -> ReleaseRecord:
         prompt_ids = self.conn.execute(
             sa.select(release_prompts.c.prompt_version_id)
             .where(release_prompts.c.release_id == row.id)
             .order_by(release_prompts.c.position)
         ).scalars()
-        return ReleaseRecord(
-            id=row.id,
-            slot_id=row.slot_id,
-            slot=row.slot_name,
-            digest=row.digest,
-            document=json.loads(row.document),
-            model_version_id=row.model_version_id,
-            prompt_version_ids=tuple(int(i) for i in prompt_ids),
-            params=json.loads(row.params),
-            retrieval_index_id=row.retrieval_index_id,
-            app_version=row.app_version,
-            created_at=row.created_at,
-            created_by=row.created_by,
-        )
+        return _release_record(row, prompt_ids)
 
     # --- production periods ---------------------------------------------------------------------
 
@@ -255,6 +260,10 @@ class SlotRepo:
             query = query.where(production_periods.c.release_id.in_(list(release_ids)))
         rows = self.conn.execute(query.order_by(production_periods.c.started_at, production_periods.c.id))
         return [_period(row) for row in rows]
+
+    def slot_periods(self, slot_id: int) -> list[PeriodRecord]:
+        """`periods(slot_id=…)` in one precompiled statement."""
+        return [_period(row) for row in self.conn.execute(_SLOT_PERIODS, {"slot_id": slot_id})]
 
     def start_period(
         self,
@@ -319,6 +328,23 @@ def state_events(
     return (
         None if created is None else (int(created.sequence), json.loads(created.payload)),
         None if last is None else (int(last.sequence), str(last.action), json.loads(last.payload)),
+    )
+
+
+def _release_record(row: Any, prompt_ids: Iterable[Any]) -> ReleaseRecord:
+    return ReleaseRecord(
+        id=row.id,
+        slot_id=row.slot_id,
+        slot=row.slot_name,
+        digest=row.digest,
+        document=json.loads(row.document),
+        model_version_id=row.model_version_id,
+        prompt_version_ids=tuple(int(i) for i in prompt_ids),
+        params=json.loads(row.params),
+        retrieval_index_id=row.retrieval_index_id,
+        app_version=row.app_version,
+        created_at=row.created_at,
+        created_by=row.created_by,
     )
 
 

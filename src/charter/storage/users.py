@@ -22,20 +22,25 @@ class UserRecord:
     created_by: str
 
 
+_USER_WITH_ROLES = (
+    sa.select(users, user_roles.c.role)
+    .outerjoin(user_roles, user_roles.c.user_id == users.c.id)
+    .where(users.c.name == sa.bindparam("name"))
+)
+
+
 class UserRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def find(self, name: str) -> UserRecord | None:
-        row = self.conn.execute(sa.select(users).where(users.c.name == name)).one_or_none()
-        if row is None:
+        """The user and their roles: one precompiled statement (every use case authorises with it)."""
+        rows = self.conn.execute(_USER_WITH_ROLES, {"name": name}).all()
+        if not rows:
             return None
-        roles = self.conn.execute(
-            sa.select(user_roles.c.role).where(user_roles.c.user_id == row.id)
-        ).scalars()
-        return UserRecord(
-            row.id, row.name, frozenset(Role(r) for r in roles), row.disabled, row.created_at, row.created_by
-        )
+        row = rows[0]
+        roles = frozenset(Role(r.role) for r in rows if r.role is not None)
+        return UserRecord(row.id, row.name, roles, row.disabled, row.created_at, row.created_by)
 
     def all(self) -> list[UserRecord]:
         names = self.conn.execute(sa.select(users.c.name).order_by(users.c.name)).scalars().all()

@@ -1,0 +1,125 @@
+"""What a release pins, with its evidence, read for `trace` — and the audit subjects it depends on.
+
+One statement per kind of record, each precompiled: the model version, its evaluations, sign-offs,
+promotions and production metrics, the release's prompt versions and their latest validations
+(one statement each for all of them), the training datasets and the retrieval index. The tags
+returned with a chain are what `charter.service.trace_cache` drops it on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from charter.domain.refs import parse_dataset_ref
+from charter.errors import NotFound
+from charter.service.prompts import version_view as prompt_view
+from charter.service.releases import release_of
+from charter.service.trace_cache import CHAINS
+from charter.storage.models import EvaluationRecord, ModelVersionRecord, PromotionRecord
+from charter.storage.slots import ReleaseRecord
+from charter.storage.store import Tx
+
+
+def release_chain(
+    tx: Tx, release: ReleaseRecord, version: ModelVersionRecord
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """Everything a release pins, with its evidence, and the subjects that answer depends on.
+    `version` is the release's model version (read by the caller: only its immutable parts — ref,
+    spec, digest, creation — are shown)."""
+    records = tx.prompts.versions_by_ids(release.prompt_version_ids)
+    index_record = None
+    if release.retrieval_index_id is not None:
+        index_record = tx.datasets.by_id(release.retrieval_index_id)
+    view = release_of(release, version, records, None if index_record is None else index_record.ref)
+    tags = {CHAINS, f"model:{version.name}"} | {f"prompt:{r.name}" for r in records}
+    training = []
+    for ref in version.spec.training.datasets:
+        parsed = parse_dataset_ref(ref)
+        tags.add(f"dataset:{parsed.name}")
+        try:
+            training.append(_dataset(tx.datasets.get_version(parsed)))
+        except NotFound:
+            training.append({"ref": ref, "missing": True})
+    evaluations, signoffs, promotions = tx.models.evidence(version.id)
+    model = {
+        "ref": version.ref,
+        "spec": version.spec.canonical(),
+        "spec_digest": version.spec_digest,
+        "created_at": version.created_at.isoformat(),
+        "created_by": version.created_by,
+        "training_datasets": training,
+        "evaluations": [_evaluation(e) for e in evaluations],
+        "signoffs": [{"by": s.created_by, "at": s.created_at.isoformat(), "note": s.note} for s in signoffs],
+        "promotions": [_promotion(p) for p in promotions],
+        "production_metrics": tx.rollouts.model_production_metrics(version.id),
+    }
+    validations = tx.prompts.latest_validations(release.prompt_version_ids)
+    prompts = []
+    for record in records:
+        validation = validations.get(record.id)
+        latest = None
+        if validation is not None:
+            latest = {
+                "sample": validation.sample,
+                "pass_rate": validation.pass_rate,
+                "sample_size": validation.sample_size,
+                "passed": validation.passed,
+                "at": validation.created_at.isoformat(),
+                "by": validation.created_by,
+            }
+        prompts.append({**prompt_view(record).as_dict(), "latest_validation": latest})
+    index = None
+    if index_record is not None:
+        tags.add(f"dataset:{index_record.name}")
+        index = _dataset(index_record)
+    chain = {
+        "release": view.as_dict(),
+        "model": model,
+        "prompts": tuple(prompts),
+        "datasets": {"training": training, "retrieval_index": index},
+    }
+    return chain, frozenset(tags)
+
+
+def rollout_facts(tx: Tx, rollout_id: str) -> tuple[dict[str, Any] | None, frozenset[str] | None]:
+    """A rollout and its transitions, tagged with its slot (None, not kept, if there is none)."""
+    found = tx.rollouts.rollout_with_transitions(rollout_id)
+    if found is None:
+        return None, None
+    record, steps = found
+    return {"record": record, "steps": steps}, frozenset({f"slot:{record.slot}"})
+
+
+def _evaluation(e: EvaluationRecord) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "dataset": e.dataset,
+        "dataset_role": e.dataset_role,
+        "metrics": e.metrics,
+        "exact_overlap": e.exact_overlap,
+        "created_at": e.created_at.isoformat(),
+        "created_by": e.created_by,
+    }
+
+
+def _promotion(p: PromotionRecord) -> dict[str, Any]:
+    return {
+        "report": p.report,
+        "rollback_plan": p.rollback_plan,
+        "rollback_to": p.rollback_to,
+        "at": p.created_at.isoformat(),
+        "by": p.created_by,
+    }
+
+
+def _dataset(record: Any) -> dict[str, Any]:
+    return {
+        "ref": record.ref,
+        "digest": record.digest,
+        "role": record.role,
+        "rows": record.row_count,
+        "files": record.file_count,
+        "bytes": record.bytes_total,
+        "created_at": record.created_at.isoformat(),
+        "created_by": record.created_by,
+    }
