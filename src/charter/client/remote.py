@@ -133,22 +133,20 @@ class RemoteRegistry:
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Perform the operation `name` ("models.promote") with the service method's arguments."""
-        from charter.api.operations import BY_NAME
-        from charter.api.signatures import signature_of
         from charter.client.decode import decode
+        from charter.client.signatures import client_signature
 
-        signature = signature_of(BY_NAME[name])
+        signature = client_signature(name)
         arguments = _bind(name, signature.positional, args, kwargs)
-        accepted = {p.name for p in signature.all}
         for key, value in list(arguments.items()):
-            if key not in accepted:
+            if key not in signature.accepted:
                 if value is not None:
                     from charter.errors import InvalidInput
 
                     raise InvalidInput(f"{name}: {key!r} cannot be given to a remote server")
                 del arguments[key]
         path = signature.operation.path.format(
-            **{p.name: quote(str(arguments.pop(p.name)), safe="@") for p in signature.path}
+            **{p: quote(str(arguments.pop(p)), safe="@") for p in signature.path}
         )
         verb = signature.operation.verb
         if verb == "GET":
