@@ -1,5 +1,6 @@
-"""What a CLI command loads: the remote CLI never imports SQLAlchemy; an embedded prompt command
-imports neither the PostgreSQL dialect, Alembic nor the other command groups. Each probe runs the
+"""What a CLI command loads: the remote CLI never imports SQLAlchemy (nor httpx's own command line);
+an embedded prompt command imports neither the PostgreSQL dialect, Alembic nor the other command
+groups. Each probe runs the
 real CLI in a fresh interpreter and reports `sys.modules` afterwards."""
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ WATCHED = (
     "charter.storage.schema",
     "charter.cli.model",
     "charter.cli.dataset",
+    "click",  # Typer has its own copy; httpx's command line would import this one
+    "pygments",
 )
 
 PROBE = f"""
