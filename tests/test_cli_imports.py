@@ -85,7 +85,9 @@ COMMANDS = (
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
-def test_an_embedded_prompt_command_loads_only_what_it_needs(library: Settings, args: tuple[str, ...]) -> None:
+def test_an_embedded_prompt_command_loads_only_what_it_needs(
+    library: Settings, args: tuple[str, ...]
+) -> None:
     env = _env(CHARTER_HOME=str(library.home), CHARTER_USER="alice")
     assert _loaded(env, *args) == {"sqlalchemy", "charter.storage.schema"}
 

@@ -17,8 +17,8 @@ def test_the_table_is_current() -> None:
         "the service signatures changed: python -m charter.client.signatures > "
         "src/charter/client/signature_table.py && ruff format src/charter/client/signature_table.py"
     )
-    assert signature_table.RESULT_TYPES == names, message
-    assert signature_table.SIGNATURES == rows, message
+    assert names == signature_table.RESULT_TYPES, message
+    assert rows == signature_table.SIGNATURES, message
 
 
 def test_every_operation_binds_and_decodes_as_the_server_reads_it() -> None:
