@@ -8,7 +8,8 @@ development and every tenth one to staging. Measured:
 
 - the CLI's wall time (a new process each time, as a user runs it) for `prompt list`,
   `prompt show`, `prompt diff` (targets: well under a second), beside `charter user list`, the
-  start-up and store-opening cost every command pays;
+  start-up and store-opening cost every command pays; then the same three commands as a remote
+  client (CHARTER_URL/CHARTER_TOKEN) of `charter server` on loopback over the same store;
 - `reg.prompts.get("NAME@development")` in-process, from the SDK cache (target: median ≤ 5 µs) and
   uncached, with the cache switched off, from SQLite (target: median ≤ 300 µs).
 
@@ -125,6 +126,42 @@ def _per_call_median(call: Any, refs: list[str], calls: int, batch: int) -> floa
     return statistics.median(medians)
 
 
+def _remote_rows(
+    home: Path, workdir: Path, env: dict[str, str], runs: int, size: str, last: str, versions: int
+) -> list[dict[str, Any]]:
+    """The same commands with CHARTER_URL/CHARTER_TOKEN against `charter server` on loopback (one
+    worker, on the same store): the client's own time and instructions; the server's are not counted."""
+    import charter
+    from bench.httpload import Probe, free_port, serving
+
+    with charter.open(str(home), user="bench") as reg:
+        token = reg.tokens.create("bench", name="bench-prompts").secret
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "charter", "server", "--port", str(port), "--no-jobs"]
+    command += ["--log-level", "warning"]
+    probe = Probe(f"{base}/api/v1/prompt-versions/{last}", {"Authorization": f"Bearer {token}"}, last)
+    client = {**env, "CHARTER_URL": base, "CHARTER_TOKEN": token, "CHARTER_HOME": str(workdir / "no-store")}
+    cli = str(Path(sys.executable).with_name("charter"))
+    rows = []
+    with serving(command, env, probe, workdir / "prompts-server.log"):
+        for label, args in (
+            ("list", ["prompt", "list", "--json"]),
+            ("show", ["prompt", "show", f"{last}@development", "--json"]),
+            ("diff", ["prompt", "diff", f"{last}-v1", f"{last}-v{versions}", "--json"]),
+        ):
+            rows.append(
+                {
+                    "name": f"prompts: remote CLI prompt {label}",
+                    "median_s": _cli_median(args, client, runs),
+                    "runs": runs,
+                    "instructions": _instructions([cli, *args], client),
+                    "notes": f"{size}, CHARTER_URL to `charter server` on loopback; client process only",
+                }
+            )
+    return rows
+
+
 def run(workdir: Path, quick: bool) -> list[dict[str, Any]]:
     import charter
 
@@ -170,6 +207,7 @@ def run(workdir: Path, quick: bool) -> list[dict[str, Any]]:
                 "notes": f"{size}, SQLite, a new process per run; target well under 1 s",
             }
         )
+    rows += _remote_rows(home, workdir, env, runs, size, last, versions)
     refs = [f"p{i:03d}@development" for i in range(prompts)]
     with charter.open(str(home), user="bench") as reg:
         service = reg.prompts

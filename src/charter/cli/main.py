@@ -1,63 +1,89 @@
-"""The `charter` command. Heavy libraries are imported inside commands, so `--help` is quick."""
+"""The `charter` command. Heavy libraries are imported inside commands, so `--help` is quick.
+
+A command of a group (`charter prompt list`) builds only that group: Typer turns every registered
+command into a Click command on each run, and the other twenty groups' modules and commands cost
+more than the command itself. `charter --help`, a top-level command or an unknown name builds the
+whole tree, and `app` (the module attribute) is the whole tree too.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
+from functools import cache
 
 import typer
 
-from charter.cli import admin
-
-app = typer.Typer(
-    name="charter",
-    help="Governance for production AI: models, prompts, datasets and deployment tracks, "
-    "with a tamper-evident audit ledger.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
+# What `charter` holds, in the order `charter --help` lists it: (name, module, attribute, is a group).
+COMMANDS: tuple[tuple[str, str, str, bool], ...] = (
+    ("init", "admin", "init", False),
+    ("db", "admin", "db_app", True),
+    ("user", "admin", "user_app", True),
+    ("audit", "admin", "audit_app", True),
+    ("policy", "admin", "policy_app", True),
+    ("model", "model", "model_app", True),
+    ("dataset", "dataset", "dataset_app", True),
+    ("prompt", "prompt", "prompt_app", True),
+    ("slot", "slot", "slot_app", True),
+    ("release", "release", "release_app", True),
+    ("rollout", "rollout", "rollout_app", True),
+    ("incident", "rollout", "incident_app", True),
+    ("txn", "trace", "txn_app", True),
+    ("state", "trace", "state_app", True),
+    ("route", "trace", "route", False),
+    ("trace", "trace", "trace", False),
+    ("changes", "trace", "changes", False),
+    ("token", "token", "token_app", True),
+    ("webhook", "webhook", "webhook_app", True),
+    ("report", "report", "report", False),
+    ("server", "server", "server", False),
 )
-app.command("init")(admin.init)
-app.add_typer(admin.db_app, name="db")
-app.add_typer(admin.user_app, name="user")
-app.add_typer(admin.audit_app, name="audit")
-app.add_typer(admin.policy_app, name="policy")
+_GROUPS = {name: (module, attribute) for name, module, attribute, group in COMMANDS if group}
 
 
-def _register_registries() -> None:
-    from charter.cli import dataset, model, prompt
-
-    app.add_typer(model.model_app, name="model")
-    app.add_typer(dataset.dataset_app, name="dataset")
-    app.add_typer(prompt.prompt_app, name="prompt")
-    _register_tracks()
-
-
-def _register_tracks() -> None:
-    from charter.cli import release, rollout, slot, trace
-
-    app.add_typer(slot.slot_app, name="slot")
-    app.add_typer(release.release_app, name="release")
-    app.add_typer(rollout.rollout_app, name="rollout")
-    app.add_typer(rollout.incident_app, name="incident")
-    app.add_typer(trace.txn_app, name="txn")
-    app.add_typer(trace.state_app, name="state")
-    app.command("route")(trace.route)
-    app.command("trace")(trace.trace)
-    app.command("changes")(trace.changes)
+def _root() -> typer.Typer:
+    return typer.Typer(
+        name="charter",
+        help="Governance for production AI: models, prompts, datasets and deployment tracks, "
+        "with a tamper-evident audit ledger.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
 
 
-def _register_server() -> None:
-    from charter.cli import report, server, token, webhook
-
-    app.add_typer(token.token_app, name="token")
-    app.add_typer(webhook.webhook_app, name="webhook")
-    app.command("report")(report.report)
-    app.command("server")(server.server)
+def _member(module: str, attribute: str) -> typer.Typer:
+    found: typer.Typer = getattr(importlib.import_module(f"charter.cli.{module}"), attribute)
+    return found
 
 
-_register_registries()
-_register_server()
+@cache
+def full_app() -> typer.Typer:
+    """Every command and group."""
+    root = _root()
+    for name, module, attribute, group in COMMANDS:
+        if group:
+            root.add_typer(_member(module, attribute), name=name)
+        else:
+            root.command(name)(getattr(importlib.import_module(f"charter.cli.{module}"), attribute))
+    return root
+
+
+def app_for(args: list[str]) -> typer.Typer:
+    """The command tree `args` needs: the group its first word names, else everything."""
+    found = _GROUPS.get(args[0]) if args else None
+    if found is None:
+        return full_app()
+    root = _root()
+    root.add_typer(_member(*found), name=args[0])
+    return root
+
+
+def __getattr__(name: str) -> typer.Typer:
+    if name == "app":
+        return full_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
 
     args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=args, prog_name="charter")
+        app_for(args)(args=args, prog_name="charter")
     except CharterError as exc:
         from charter.cli.failures import exit_code
         from charter.cli.output import print_json

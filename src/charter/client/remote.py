@@ -84,17 +84,16 @@ class RemoteRegistry:
         timeout: float = 300.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        import httpx
-
+        lib = _import_httpx()
         self.url = url.rstrip("/")
-        self.http = httpx.Client(
+        self.http: httpx.Client = lib.Client(
             base_url=self.url + API_PREFIX,
             headers={
                 "Authorization": f"Bearer {token}",
                 "User-Agent": "charter-client",
                 "Accept": f"{FIELDS_MEDIA_TYPE}, application/json;q=0.9, application/problem+json",
             },
-            timeout=httpx.Timeout(timeout, connect=10.0),
+            timeout=lib.Timeout(timeout, connect=10.0),
             transport=transport,
         )
         self._router: RemoteRouter | None = None
@@ -136,22 +135,20 @@ class RemoteRegistry:
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Perform the operation `name` ("models.promote") with the service method's arguments."""
-        from charter.api.operations import BY_NAME
-        from charter.api.signatures import signature_of
         from charter.client.decode import decode
+        from charter.client.signatures import client_signature
 
-        signature = signature_of(BY_NAME[name])
+        signature = client_signature(name)
         arguments = _bind(name, signature.positional, args, kwargs)
-        accepted = {p.name for p in signature.all}
         for key, value in list(arguments.items()):
-            if key not in accepted:
+            if key not in signature.accepted:
                 if value is not None:
                     from charter.errors import InvalidInput
 
                     raise InvalidInput(f"{name}: {key!r} cannot be given to a remote server")
                 del arguments[key]
         path = signature.operation.path.format(
-            **{p.name: quote(str(arguments.pop(p.name)), safe="@") for p in signature.path}
+            **{p: quote(str(arguments.pop(p)), safe="@") for p in signature.path}
         )
         verb = signature.operation.verb
         if verb == "GET":
@@ -247,6 +244,25 @@ class RemoteRegistry:
 
     def __repr__(self) -> str:
         return f"<charter remote registry at {self.url}>"
+
+
+def _import_httpx() -> Any:
+    """httpx, without its own command line: when click, rich and pygments are installed (they are:
+    the CLI uses Typer and Rich), `import httpx` also imports `httpx._main` and with it all three,
+    two thirds of the import's cost; a client never runs httpx's CLI. Hiding that one module during
+    the import makes httpx take its fallback for a missing CLI; afterwards it imports as usual."""
+    import sys
+
+    if "httpx" in sys.modules or "httpx._main" in sys.modules:
+        import httpx
+
+        return httpx
+    sys.modules["httpx._main"] = None  # type: ignore[assignment]  # an import of it raises ImportError
+    try:
+        import httpx
+    finally:
+        del sys.modules["httpx._main"]
+    return httpx
 
 
 def _bind(

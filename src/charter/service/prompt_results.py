@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from charter.service.prompt_version import PromptVersion
-from charter.storage.prompts import EnvMoveRecord, ValidationRecord
+
+if TYPE_CHECKING:  # the results do not import storage: the remote client decodes into them
+    from charter.storage.prompts import EnvMoveRecord, ValidationRecord
 
 
 @dataclass(frozen=True)

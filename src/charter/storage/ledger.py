@@ -13,7 +13,6 @@ from charter.clock import Clock
 from charter.domain.canonical import canonical_json
 from charter.domain.ledger import GENESIS_HASH, AuditEvent, format_time, seal
 from charter.storage.schema import audit_events, ledger_head
-from charter.storage.webhooks import enqueue
 
 # What changed from a sequence on (a range read of the primary key): the trace memo's invalidation.
 _CHANGES_FROM = (
@@ -78,6 +77,9 @@ class Ledger:
             .values(sequence=event.sequence, hash=event.hash)
         )
         # The webhook outbox: written with the event, so a rolled-back change is never announced.
+        # (Imported here: commands that only read never load the webhook machinery.)
+        from charter.storage.webhooks import enqueue
+
         enqueue(self.conn, event.sequence, event.action, now)
         return event
 

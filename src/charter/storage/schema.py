@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-metadata = sa.MetaData(
+_metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
         "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -47,6 +47,17 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def __getattr__(name: str) -> sa.MetaData:
+    """`metadata`: every table, with the partial indexes attached (on first use: they name a
+    PostgreSQL option, and SQLAlchemy imports a dialect to check its options, which the commands
+    that only query a SQLite store would pay for)."""
+    if name != "metadata":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from charter.storage import partial_indexes  # noqa: F401 — attaches them, once
+
+    return _metadata
+
+
 def _id() -> sa.Column[int]:
     return sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
 
@@ -59,7 +70,7 @@ DIGEST = sa.String(64)
 
 users = sa.Table(
     "users",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("name", USER, nullable=False, unique=True),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
@@ -69,7 +80,7 @@ users = sa.Table(
 
 user_roles = sa.Table(
     "user_roles",
-    metadata,
+    _metadata,
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
     sa.Column("role", sa.String(20), primary_key=True),
 )
@@ -78,7 +89,7 @@ user_roles = sa.Table(
 
 audit_events = sa.Table(
     "audit_events",
-    metadata,
+    _metadata,
     sa.Column("sequence", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("time", sa.String(32), nullable=False, index=True),
     sa.Column("actor", USER, nullable=False),
@@ -93,7 +104,7 @@ audit_events = sa.Table(
 # One row: the chain head. Locking it serialises writers (PostgreSQL: SELECT … FOR UPDATE).
 ledger_head = sa.Table(
     "ledger_head",
-    metadata,
+    _metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("sequence", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
@@ -103,7 +114,7 @@ ledger_head = sa.Table(
 
 policies = sa.Table(
     "policies",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("version", sa.Integer, nullable=False, unique=True),
     sa.Column("document", sa.Text, nullable=False),
@@ -116,7 +127,7 @@ policies = sa.Table(
 
 datasets = sa.Table(
     "datasets",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("name", NAME, nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
@@ -125,7 +136,7 @@ datasets = sa.Table(
 
 dataset_versions = sa.Table(
     "dataset_versions",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id"), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
@@ -153,7 +164,7 @@ dataset_versions = sa.Table(
 
 models = sa.Table(
     "models",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("name", NAME, nullable=False, unique=True),
     sa.Column("primary_metrics", sa.Text, nullable=False),  # JSON {metric: "higher"|"lower"}
@@ -163,7 +174,7 @@ models = sa.Table(
 
 model_versions = sa.Table(
     "model_versions",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id"), nullable=False),
     sa.Column("major", sa.Integer, nullable=False),
@@ -181,14 +192,14 @@ model_versions = sa.Table(
 
 model_training_datasets = sa.Table(
     "model_training_datasets",
-    metadata,
+    _metadata,
     sa.Column("model_version_id", sa.Integer, sa.ForeignKey("model_versions.id"), primary_key=True),
     sa.Column("dataset_version_id", sa.Integer, sa.ForeignKey("dataset_versions.id"), primary_key=True),
 )
 
 model_aliases = sa.Table(
     "model_aliases",
-    metadata,
+    _metadata,
     sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id"), primary_key=True),
     sa.Column("alias", sa.String(40), primary_key=True),
     sa.Column("version_id", sa.Integer, sa.ForeignKey("model_versions.id"), nullable=False),
@@ -196,7 +207,7 @@ model_aliases = sa.Table(
 
 alias_moves = sa.Table(
     "alias_moves",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id"), nullable=False),
     sa.Column("alias", sa.String(40), nullable=False),
@@ -211,14 +222,14 @@ alias_moves = sa.Table(
 
 model_reviewers = sa.Table(
     "model_reviewers",
-    metadata,
+    _metadata,
     sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id"), primary_key=True),
     sa.Column("user_name", USER, primary_key=True),
 )
 
 evaluations = sa.Table(
     "evaluations",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("model_version_id", sa.Integer, sa.ForeignKey("model_versions.id"), nullable=False, index=True),
     sa.Column("dataset_version_id", sa.Integer, sa.ForeignKey("dataset_versions.id"), nullable=False),
@@ -231,7 +242,7 @@ evaluations = sa.Table(
 
 contamination_waivers = sa.Table(
     "contamination_waivers",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("evaluation_id", sa.Integer, sa.ForeignKey("evaluations.id"), nullable=False, index=True),
     sa.Column("reason", sa.Text, nullable=False),
@@ -241,7 +252,7 @@ contamination_waivers = sa.Table(
 
 signoffs = sa.Table(
     "signoffs",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("model_version_id", sa.Integer, sa.ForeignKey("model_versions.id"), nullable=False, index=True),
     sa.Column("note", sa.Text, nullable=False, default=""),
@@ -251,7 +262,7 @@ signoffs = sa.Table(
 
 promotions = sa.Table(
     "promotions",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("model_version_id", sa.Integer, sa.ForeignKey("model_versions.id"), nullable=False, index=True),
     sa.Column("report", sa.Text, nullable=False),  # JSON gate report: every check with evidence
@@ -265,7 +276,7 @@ promotions = sa.Table(
 
 prompts = sa.Table(
     "prompts",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("name", NAME, nullable=False, unique=True),
     sa.Column("description", sa.Text, nullable=False, default=""),  # mutable metadata
@@ -277,7 +288,7 @@ prompts = sa.Table(
 
 prompt_versions = sa.Table(
     "prompt_versions",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("prompt_id", sa.Integer, sa.ForeignKey("prompts.id"), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
@@ -294,7 +305,7 @@ prompt_versions = sa.Table(
 # an earlier one. Answers "which version was the latest at T".
 prompt_heads = sa.Table(
     "prompt_heads",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("prompt_id", sa.Integer, sa.ForeignKey("prompts.id"), nullable=False, index=True),
     sa.Column("version_id", sa.Integer, sa.ForeignKey("prompt_versions.id"), nullable=False),
@@ -305,7 +316,7 @@ prompt_heads = sa.Table(
 
 prompt_env_pointers = sa.Table(
     "prompt_env_pointers",
-    metadata,
+    _metadata,
     sa.Column("prompt_id", sa.Integer, sa.ForeignKey("prompts.id"), primary_key=True),
     sa.Column("environment", sa.String(40), primary_key=True),
     sa.Column("version_id", sa.Integer, sa.ForeignKey("prompt_versions.id"), nullable=False),
@@ -313,7 +324,7 @@ prompt_env_pointers = sa.Table(
 
 prompt_env_moves = sa.Table(
     "prompt_env_moves",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("prompt_id", sa.Integer, sa.ForeignKey("prompts.id"), nullable=False),
     sa.Column("environment", sa.String(40), nullable=False),
@@ -329,7 +340,7 @@ prompt_env_moves = sa.Table(
 
 prompt_validations = sa.Table(
     "prompt_validations",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("version_id", sa.Integer, sa.ForeignKey("prompt_versions.id"), nullable=False, index=True),
     sa.Column("dataset_version_id", sa.Integer, sa.ForeignKey("dataset_versions.id"), nullable=False),
@@ -351,7 +362,7 @@ prompt_validations = sa.Table(
 
 slots = sa.Table(
     "slots",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("name", NAME, nullable=False, unique=True),
     sa.Column("policy_name", NAME, nullable=False),  # a track policy of the `tracks` section, or a file's
@@ -363,7 +374,7 @@ slots = sa.Table(
 
 releases = sa.Table(
     "releases",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("slot_id", sa.Integer, sa.ForeignKey("slots.id"), nullable=False, index=True),
     sa.Column("digest", DIGEST, nullable=False, unique=True),  # SHA-256 of `document`
@@ -378,7 +389,7 @@ releases = sa.Table(
 
 release_prompts = sa.Table(
     "release_prompts",
-    metadata,
+    _metadata,
     sa.Column("release_id", sa.Integer, sa.ForeignKey("releases.id"), primary_key=True),
     sa.Column("position", sa.Integer, primary_key=True),
     sa.Column("prompt_version_id", sa.Integer, sa.ForeignKey("prompt_versions.id"), nullable=False),
@@ -386,7 +397,7 @@ release_prompts = sa.Table(
 
 rollouts = sa.Table(
     "rollouts",
-    metadata,
+    _metadata,
     sa.Column("id", sa.String(36), primary_key=True),  # UUIDv7; also the routing salt
     sa.Column("slot_id", sa.Integer, sa.ForeignKey("slots.id"), nullable=False, index=True),
     sa.Column("baseline_id", sa.Integer, sa.ForeignKey("releases.id"), nullable=False),
@@ -401,19 +412,12 @@ rollouts = sa.Table(
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("started_by", USER, nullable=False),
     sa.Column("ended_at", UTCDateTime, nullable=True),
-    # a slot has at most one active rollout, whatever races the service might lose
-    sa.Index(
-        "uq_rollouts_one_active_per_slot",
-        "slot_id",
-        unique=True,
-        sqlite_where=sa.text("active = 1"),
-        postgresql_where=sa.text("active"),
-    ),
+    # a slot has at most one active rollout: a partial unique index, in `partial_indexes`
 )
 
 rollout_transitions = sa.Table(
     "rollout_transitions",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("rollout_id", sa.String(36), sa.ForeignKey("rollouts.id"), nullable=False),
     sa.Column("revision", sa.Integer, nullable=False),
@@ -431,7 +435,7 @@ rollout_transitions = sa.Table(
 
 incidents = sa.Table(
     "incidents",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("slot_id", sa.Integer, sa.ForeignKey("slots.id"), nullable=False),
     sa.Column("release_id", sa.Integer, sa.ForeignKey("releases.id"), nullable=False),
@@ -447,7 +451,7 @@ incidents = sa.Table(
 # When each release was a slot's production release: "when was this model version in production".
 production_periods = sa.Table(
     "production_periods",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("slot_id", sa.Integer, sa.ForeignKey("slots.id"), nullable=False),
     sa.Column("release_id", sa.Integer, sa.ForeignKey("releases.id"), nullable=False, index=True),
@@ -458,19 +462,13 @@ production_periods = sa.Table(
     sa.Column("ended_at", UTCDateTime, nullable=True),
     sa.Column("audit_sequence", sa.BigInteger, nullable=False),
     sa.Index("ix_production_periods_slot_started", "slot_id", "started_at"),
-    sa.Index(
-        "uq_production_periods_one_open_per_slot",
-        "slot_id",
-        unique=True,
-        sqlite_where=sa.text("ended_at IS NULL"),
-        postgresql_where=sa.text("ended_at IS NULL"),
-    ),
+    # at most one open period per slot: a partial unique index, in `partial_indexes`
 )
 
 # The metrics a rollout observed on its candidate, stored on the model and prompt versions it promoted.
 production_metrics = sa.Table(
     "production_metrics",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("rollout_id", sa.String(36), sa.ForeignKey("rollouts.id"), nullable=False),
     sa.Column("slot_id", sa.Integer, sa.ForeignKey("slots.id"), nullable=False),
@@ -489,7 +487,7 @@ production_metrics = sa.Table(
 # the writer resolves slot and release ids from the registry itself.
 transactions = sa.Table(
     "transactions",
-    metadata,
+    _metadata,
     sa.Column("id", sa.String(36), primary_key=True),  # UUIDv7
     sa.Column("time", UTCDateTime, nullable=False),
     sa.Column("slot_id", sa.Integer, nullable=False),
@@ -514,7 +512,7 @@ transactions = sa.Table(
 # 3600 — starting at `bucket`, Unix seconds), COUNT, SUM and SUM of squares of the metric.
 txn_moments = sa.Table(
     "txn_moments",
-    metadata,
+    _metadata,
     sa.Column("rollout_id", sa.String(36), primary_key=True),
     sa.Column("span", sa.Integer, primary_key=True),
     sa.Column("arm", sa.String(10), primary_key=True),
@@ -530,7 +528,7 @@ txn_moments = sa.Table(
 # API tokens: only the SHA-256 of the secret is kept (a leaked table cannot be replayed).
 api_tokens = sa.Table(
     "api_tokens",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
     sa.Column("name", sa.String(100), nullable=False),
@@ -547,7 +545,7 @@ api_tokens = sa.Table(
 
 webhooks = sa.Table(
     "webhooks",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("url", sa.String(2000), nullable=False),
     sa.Column("events", sa.String(300), nullable=False),  # glob over actions: "model.*,rollout.*"
@@ -561,7 +559,7 @@ webhooks = sa.Table(
 # One row per (webhook, audited event) to deliver, written in the event's own transaction.
 webhook_outbox = sa.Table(
     "webhook_outbox",
-    metadata,
+    _metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
     sa.Column("webhook_id", sa.Integer, sa.ForeignKey("webhooks.id"), nullable=False),
     sa.Column("sequence", sa.BigInteger, nullable=False),  # the audit event's sequence
@@ -578,7 +576,7 @@ webhook_outbox = sa.Table(
 # Signed chain heads (Ed25519). The key lives outside the database; `key_id` names its public half.
 checkpoints = sa.Table(
     "checkpoints",
-    metadata,
+    _metadata,
     _id(),
     sa.Column("sequence", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
@@ -591,7 +589,7 @@ checkpoints = sa.Table(
 # Leases for background jobs: one holder per job across server processes, handed over on expiry.
 job_leases = sa.Table(
     "job_leases",
-    metadata,
+    _metadata,
     sa.Column("job", sa.String(60), primary_key=True),
     sa.Column("holder", sa.String(200), nullable=False),
     sa.Column("token", sa.BigInteger, nullable=False),  # fencing token, +1 per new holder

@@ -1,0 +1,101 @@
+"""What a CLI command loads: the remote CLI never imports SQLAlchemy (nor httpx's own command line);
+an embedded prompt command imports neither the PostgreSQL dialect, Alembic nor the other command
+groups. Each probe runs the
+real CLI in a fresh interpreter and reports `sys.modules` afterwards."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import charter
+from charter.config import Settings
+from charter.service.setup import init_store
+from tests.remote_fixtures import serving
+from tests.test_prompt_helpers import MODEL_SPEC, SUMMARIZE, prompt_yaml, write
+
+WATCHED = (
+    "sqlalchemy",
+    "sqlalchemy.dialects.postgresql",
+    "alembic",
+    "jinja2",
+    "charter.storage.schema",
+    "charter.cli.model",
+    "charter.cli.dataset",
+    "click",  # Typer has its own copy; httpx's command line would import this one
+    "pygments",
+)
+
+PROBE = f"""
+import sys
+from charter.cli.main import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    if exc.code:
+        raise
+print("\\nloaded:", ",".join(m for m in {WATCHED!r} if m in sys.modules))
+"""
+
+
+def _loaded(env: dict[str, str], *args: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.rstrip("\n").rsplit("\n", 1)[-1]
+    assert last.startswith("loaded:"), done.stdout
+    return {m for m in last.removeprefix("loaded:").strip().split(",") if m}
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Settings:
+    """A SQLite store with two prompts, one of them in two versions."""
+    settings = Settings.for_home(tmp_path / "store", user="alice")
+    init_store(settings)
+    folder = tmp_path / "prompts"
+    write(folder, "summarize.prompt.yaml", SUMMARIZE)
+    write(folder, "greet.prompt.yaml", prompt_yaml("greet"))
+    with charter.open(str(settings.home), user="alice") as reg:
+        reg.models.register("m", MODEL_SPEC)
+        reg.prompts.sync(folder)
+        write(folder, "greet.prompt.yaml", prompt_yaml("greet", "Hi {{ who }}!"))
+        reg.prompts.sync(folder)
+        reg.prompts.promote("greet-v2", to="development")
+    return settings
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHARTER_")}
+    return {**env, **extra}
+
+
+COMMANDS = (
+    ("prompt", "list", "--json"),
+    ("prompt", "list"),
+    ("prompt", "show", "greet@development", "--json"),
+    ("prompt", "show", "greet"),
+    ("prompt", "diff", "greet-v1", "greet-v2", "--json"),
+    ("prompt", "diff", "greet-v1", "greet-v2"),
+)
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_an_embedded_prompt_command_loads_only_what_it_needs(
+    library: Settings, args: tuple[str, ...]
+) -> None:
+    env = _env(CHARTER_HOME=str(library.home), CHARTER_USER="alice")
+    assert _loaded(env, *args) == {"sqlalchemy", "charter.storage.schema"}
+
+
+def test_the_remote_cli_never_imports_sqlalchemy(library: Settings, tmp_path: Path) -> None:
+    with charter.open(str(library.home), user="alice") as reg:
+        token = reg.tokens.create("alice", name="imports").secret
+    with serving(library, web=False) as url:
+        env = _env(CHARTER_URL=url, CHARTER_TOKEN=token, CHARTER_HOME=str(tmp_path / "nothing-here"))
+        for args in COMMANDS:
+            assert _loaded(env, *args) == set(), args
