@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -26,40 +28,78 @@ def emit(value: Any, json_out: bool, human: Callable[[], None]) -> None:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    grid = Table(title=title, show_lines=False, header_style="bold")
-    for column in columns:
-        grid.add_column(column)
-    count = 0
-    for row in rows:
-        grid.add_row(*("" if cell is None else str(cell) for cell in row))
-        count += 1
-    console = Console()
-    if count == 0:
-        console.print(f"[dim]{title + ': ' if title else ''}nothing to show[/dim]")
-    else:
-        console.print(grid)
+    """Columns aligned with two spaces between them, the header (and title) in bold on a terminal.
+    Cells are never wrapped or cut, so a piped table can be read by `grep`, `awk` or `cut`, and the
+    200 rows of a prompt library print in milliseconds (Rich's table took a tenth of a second of
+    CPU per hundred rows)."""
+    cells = [[_cell(value) for value in row] for row in rows]
+    if not cells:
+        _write([_style(f"{title + ': ' if title else ''}nothing to show", _DIM)])
+        return
+    header = [_cell(column) for column in columns]
+    widths = [max(_width(text) for text in column) for column in zip(header, *cells, strict=True)]
+    lines = [] if title is None else [_style(title, _BOLD)]
+    lines.append(_style(_line(header, widths), _BOLD))
+    lines.extend(_line(row, widths) for row in cells)
+    _write(lines)
 
 
 def fields(pairs: Iterable[tuple[str, Any]]) -> None:
-    """A two-column key/value listing."""
-    from rich.console import Console
-    from rich.table import Table
+    """A two-column key/value listing; a value's further lines are indented under its first."""
+    items = [(_cell(key), "" if value is None else str(value)) for key, value in pairs]
+    if not items:
+        return
+    width = max(_width(key) for key, _ in items)
+    lines = []
+    for key, value in items:
+        first, *rest = value.split("\n") or [""]
+        lines.append((_style(key, _BOLD) + " " * (width - _width(key)) + "  " + first).rstrip())
+        lines.extend((" " * (width + 2) + more).rstrip() for more in rest)
+    _write(lines)
 
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
-    for key, value in pairs:
-        grid.add_row(key, "" if value is None else str(value))
-    Console().print(grid)
+
+_BOLD, _DIM = "1", "2"
+_CONTROL = str.maketrans({"\n": " ", "\r": " ", "\t": " ", "\x1b": "?"})
+
+
+def _cell(value: Any) -> str:
+    """A value on one line, without escape sequences of its own."""
+    return "" if value is None else str(value).translate(_CONTROL)
+
+
+def _width(text: str) -> int:
+    """Columns `text` takes on a terminal: wide East Asian characters take two, combining marks none."""
+    if text.isascii():
+        return len(text)
+    return sum(
+        0 if unicodedata.combining(char) else 2 if unicodedata.east_asian_width(char) in "WF" else 1
+        for char in text
+    )
+
+
+def _line(values: Sequence[str], widths: Sequence[int]) -> str:
+    return "  ".join(
+        value + " " * (width - _width(value)) for value, width in zip(values, widths, strict=True)
+    ).rstrip()
+
+
+def _style(text: str, code: str) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if text and _color() else text
+
+
+def _color() -> bool:
+    """Styles only on a terminal, and never with NO_COLOR set or TERM=dumb."""
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def _write(lines: Iterable[str]) -> None:
+    sys.stdout.write("".join(line + "\n" for line in lines))
 
 
 def say(message: str) -> None:
     from rich.console import Console
 
-    Console().print(message, highlight=False)
+    Console().print(message, highlight=False, soft_wrap=True)  # never re-wrapped: templates print as they are
 
 
 def yaml_text(value: Any) -> str:
