@@ -56,3 +56,10 @@ def test_what_is_not_a_digest_is_simply_not_found(digest: str) -> None:
     assert Locations([("p", pack)]).get(digest) is None
     assert Locations([("p", pack)]).get("ab" * 32) == ("p", 16, 5)
     assert Locations([]).get("ab" * 32) is None
+
+
+def test_the_index_entry_layout_is_the_index_file_s() -> None:
+    from charter.storage.pack_index import ENTRY
+    from charter.storage.packs import _ENTRY
+
+    assert ENTRY.itemsize == _ENTRY.size  # PackEntries reads an index file's entries in place

@@ -27,18 +27,20 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import blake3
 
 from charter.storage.pack_file import IOV_MAX, PackFile, write_fully
-from charter.storage.pack_index import ENTRY, Locations, PackEntries
+
+if TYPE_CHECKING:
+    from charter.storage.pack_index import Locations, PackEntries
 
 PACK_MAGIC = b"charter-pack-1\n\0"
 INDEX_MAGIC = b"charter-index-1\n"
 PACK_SUFFIX = ".pack"
 INDEX_SUFFIX = ".idx"
 _ENTRY = struct.Struct("<32sQQ")
-assert _ENTRY.size == ENTRY.itemsize  # the file's entries are what `PackEntries` reads in place
 _COUNT = struct.Struct("<Q")
 _CHECK = 32
 PACK_LIMIT = 128 * 1024 * 1024  # a pack is closed (and its fsync started) past this size
@@ -80,6 +82,8 @@ def decode_index(data: bytes) -> PackEntries:
         raise DamagedIndex("the index is truncated")
     if blake3.blake3(data[:-_CHECK]).digest() != data[-_CHECK:]:
         raise DamagedIndex("the index does not match its checksum")
+    from charter.storage.pack_index import PackEntries  # numpy: only once a pack is read
+
     return PackEntries.from_buffer(data, head, count)
 
 
@@ -104,11 +108,11 @@ class PackSet:
         self._lock = threading.Lock()
         self._stamp: int | None = None
         self._packs: dict[str, PackInfo] = {}
-        self._where = Locations([])  # the packs found by the last load
+        self._where: Locations | None = None  # the packs found by the last load
         self._recent: list[PackInfo] = []  # packs this process committed since
 
     def locate(self, digest: str) -> Location | None:
-        found = self._where.get(digest)
+        found = None if self._where is None else self._where.get(digest)
         if found is None:
             for info in self._recent:
                 offset_length = info.entries.get(digest)
@@ -170,6 +174,8 @@ class PackSet:
                 info = self._restat(known) if known is not None else self._read_info(name)
                 if info is not None:
                     packs[name] = info
+        from charter.storage.pack_index import Locations
+
         where = Locations([(name, packs[name].entries) for name in sorted(packs)])
         self._packs, self._where, self._recent, self._stamp = packs, where, [], stamp
 
