@@ -29,6 +29,7 @@ MINUTE = 60
 HOUR = 3600
 SPANS = (MINUTE, HOUR)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MINUTE_NS = MINUTE * 1_000_000_000
 
 # (rollout_id, span, arm, metric, bucket) → [n, total, squares]
 Sums = dict[tuple[str, int, str, str, int], list[float]]
@@ -44,13 +45,18 @@ UPSERT_SQLITE = _UPSERT.format(p="?")
 UPSERT_PG = _UPSERT.format(p="%s")
 
 
-def accumulate(records: Iterable[tuple[str, str, datetime, Mapping[str, float]]]) -> Sums:
-    """The sums of (rollout_id, arm, time, metrics) records, per minute and per hour."""
+def accumulate(records: Iterable[tuple[str, str, datetime | int, Mapping[str, float]]]) -> Sums:
+    """The sums of (rollout_id, arm, time, metrics) records, per minute and per hour (`time`: an
+    aware datetime or Unix nanoseconds)."""
     minutes: dict[tuple[str, str, int], dict[str, list[float]]] = {}
     for rollout_id, arm, when, metrics in records:
         if not metrics:
             continue
-        key = (rollout_id, arm, int(when.timestamp()) // MINUTE * MINUTE)
+        if type(when) is int:
+            key = (rollout_id, arm, when // _MINUTE_NS * MINUTE)
+        else:
+            assert isinstance(when, datetime)
+            key = (rollout_id, arm, int(when.timestamp()) // MINUTE * MINUTE)
         by_metric = minutes.get(key)
         if by_metric is None:
             by_metric = minutes[key] = {}

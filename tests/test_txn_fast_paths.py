@@ -1,0 +1,146 @@
+"""The request path's and the writer's shortcuts give exactly what the plain code gives: times kept
+as wall-clock nanoseconds, metrics JSON from a cached template, ids formatted when first read,
+decision fields looked up once per decision."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from charter.clock import ManualClock
+from charter.service.registry import Registry
+from charter.stats.moments import Moments
+from charter.storage import txn_moments
+from charter.storage.transactions import (
+    _pg_time,
+    _sqlite_time,
+    metrics_json,
+    uuid7_parts,
+    uuid7_text,
+    uuid7_time,
+)
+from tests.test_slot_helpers import PLAN, World, world
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NANOS = st.integers(min_value=0, max_value=4_102_444_800 * 10**9)  # to 2100
+
+
+@pytest.fixture
+def w(registry: Registry, tmp_path: Path, clock: ManualClock) -> World:
+    return world(registry, tmp_path, clock)
+
+
+@given(ns=NANOS)
+def test_a_time_in_nanoseconds_is_stored_as_its_datetime_would_be(ns: int) -> None:
+    when = EPOCH + timedelta(microseconds=ns // 1000)
+    assert _sqlite_time(ns) == _sqlite_time(when)
+    assert datetime.fromisoformat(_pg_time(ns)) == when
+
+
+@given(ns=NANOS)
+def test_moments_bucket_a_time_in_nanoseconds_as_its_datetime(ns: int) -> None:
+    when = EPOCH + timedelta(microseconds=ns // 1000)
+    metrics = {"q": 0.5}
+    assert txn_moments.accumulate([("r", "baseline", ns, metrics)]) == txn_moments.accumulate(
+        [("r", "baseline", when, metrics)]
+    )
+
+
+METRIC_NAMES = st.text(min_size=1, max_size=20)
+FINITE = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@given(metrics=st.dictionaries(METRIC_NAMES, FINITE, max_size=6))
+def test_metrics_json_is_the_metrics_as_compact_json(metrics: dict[str, float]) -> None:
+    text = metrics_json(metrics)
+    assert json.loads(text) == metrics
+    assert text == json.dumps(metrics, separators=(",", ":"))
+    assert metrics_json(metrics) == text  # the cached template gives the same
+
+
+def test_metric_names_with_percent_signs_and_quotes_are_kept_as_they_are() -> None:
+    metrics = {"100%": 1.0, 'a"b': 2.5, "%r": -0.0, "é": 3e-9}
+    assert json.loads(metrics_json(metrics)) == metrics
+
+
+def test_an_id_from_its_parts_is_a_uuid7_of_its_millisecond() -> None:
+    ms = int(datetime(2032, 1, 2, 3, 4, 5, 678000, tzinfo=UTC).timestamp() * 1000)
+    ids = [uuid7_text(uuid7_parts(ms)) for _ in range(100)]
+    assert ids == sorted(ids) and len(set(ids)) == 100
+    parsed = uuid.UUID(ids[0])
+    assert parsed.version == 7 and parsed.variant == uuid.RFC_4122 and str(parsed) == ids[0]
+    assert uuid7_time(ids[0]) == datetime(2032, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+
+
+def summary(found: dict[str, dict[str, dict[str, Moments]]]) -> dict[tuple[str, str, str], tuple[int, float]]:
+    return {
+        (arm, metric, day): (m.count, round(m.mean, 9))
+        for arm, by_metric in found.items()
+        for metric, by_day in by_metric.items()
+        for day, m in by_day.items()
+    }
+
+
+def test_records_timed_by_the_wall_clock_are_stored_with_their_time_and_sums(w: World) -> None:
+    recorder = w.sam.recorder
+    recorder.wall_clock = True  # as in production: the system clock, times kept as nanoseconds
+    recorder.flush_interval = 3600
+    w.olga.rollouts.start("agent", release=w.candidate, rollback_plan=PLAN)
+    txns = []
+    for i in range(40):
+        with w.sam.transaction("agent", key=f"k{i}") as txn:
+            txn.record(quality=i / 40, cost=0.5)
+            if i % 10 == 0:
+                txn.record_shadow(quality=0.25)
+        txns.append(txn)
+    assert recorder.pending == 44
+    first_id = txns[0].id
+    assert txns[0].id is first_id and uuid.UUID(first_id).version == 7
+    assert w.sam.flush().written == 44
+    for txn in txns[:3]:
+        stored = w.admin.trace(txn.id).transaction
+        assert stored["time"] == txn.time.isoformat()
+        assert stored["metrics"] == txn.metrics
+    with w.admin.store.read() as tx:
+        rows = tx.conn.exec_driver_sql(
+            "SELECT parent_id, metrics FROM transactions WHERE arm = 'shadow' ORDER BY id"
+        ).fetchall()
+        assert [(r[0], json.loads(r[1])) for r in rows] == [
+            (txns[i].id, {"quality": 0.25}) for i in (0, 10, 20, 30)
+        ]
+        rollout = tx.transactions.count()  # every record is in
+        assert rollout == 44
+        (rollout_id,) = tx.conn.exec_driver_sql("SELECT DISTINCT rollout_id FROM transactions").one()
+        window = {
+            "rollout_id": rollout_id,
+            "arms": ["baseline", "candidate", "shadow"],
+            "start": txns[0].time - timedelta(hours=1),
+            "end": txns[-1].time + timedelta(hours=1),
+            "metrics": ["quality", "cost"],
+        }
+        kept = tx.transactions.daily_moments(**window)
+        scanned = tx.transactions.scan_daily_moments(**window)
+    assert summary(kept) == summary(scanned)
+    assert sum(v.count for by in kept["shadow"].values() for v in by.values()) == 4
+
+
+def test_a_spooled_wall_clock_record_keeps_its_id_time_and_shadow_run(w: World) -> None:
+    from charter.service.recorder import record_fields
+
+    w.sam.recorder.wall_clock = True
+    w.olga.rollouts.start("agent", release=w.candidate, rollback_plan=PLAN)
+    w.sam.recorder.flush_interval = 3600
+    with w.sam.transaction("agent", key="k") as txn:
+        txn.record(quality=0.5)
+        txn.record_shadow(quality=0.75)
+    served, shadow = record_fields(txn)
+    assert served["id"] == txn.id and served["time"] == txn.time.isoformat()
+    assert shadow["parent_id"] == txn.id and shadow["arm"] == "shadow" and shadow["id"] != txn.id
+    assert record_fields(txn)[1]["id"] == shadow["id"]  # made once
+    w.sam.flush()
