@@ -1,7 +1,6 @@
 """Deployment tracks: routing, recording, ingest, trace and state-at-time, on SQLite and PostgreSQL.
 
-    .venv/bin/python -m bench.bench_tracks [--quick] [--only route,record,writer,file,trace,state]
-    [--backend sqlite|postgresql]
+    .venv/bin/python -m bench.bench_tracks [--quick]
 
 Targets (issue 5): `route()` in-process median ≤ 2 µs and ≥ 300,000 decisions/s on one core; the
 request path of `with reg.transaction(...)` ≤ 10 µs median; sustained ingest ≥ 100,000 records/s
@@ -156,7 +155,7 @@ def bench_writer(reg: Any, quick: bool) -> dict[str, Any]:
     recorder.batch_size, recorder.flush_interval = 10**9, 3600.0  # queue only; flush below
     per_round = 20_000 if quick else 200_000
     rates: list[float] = []
-    cpu_rates: list[float] = []
+    cpu_rates: list[float] = []  # records per CPU-second of this process (SQLite: the whole work)
     for round_ in range(2 if quick else 3):
         for i in range(per_round):
             with reg.transaction(SLOT, key=f"w{round_}-{i}") as txn:
@@ -302,42 +301,26 @@ def bench_state(reg: Any, releases: dict[str, str], quick: bool) -> dict[str, An
     return _row(f"state --at on a slot with {rollouts} rollouts ({events:,} audit events in all)", samples)
 
 
-PARTS = ("route", "record", "writer", "file", "trace", "state")
-
-
-def _backend(workdir: Path, backend: str, quick: bool, only: tuple[str, ...] = PARTS) -> list[dict[str, Any]]:
+def _backend(workdir: Path, backend: str, quick: bool) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with _store(workdir, backend) as admin:
         releases = _setup(admin)
         sam = admin.as_user("sam")  # the application: service role
-        if "route" in only:
-            rows.append(bench_route(sam, quick))
-        if "record" in only:
-            rows.append(bench_record(sam, quick))
-        if "writer" in only:
-            rows.append(bench_writer(sam, quick))
-        if "file" in only:
-            rows.append(bench_ingest_file(sam, workdir, releases, quick))
+        rows.append(bench_route(sam, quick))
+        rows.append(bench_record(sam, quick))
+        rows.append(bench_writer(sam, quick))
+        rows.append(bench_ingest_file(sam, workdir, releases, quick))
         sam.flush()
-        if "trace" in only:
-            rows.extend(bench_trace(admin, quick))
-        if "state" in only:
-            rows.append(bench_state(admin, releases, quick))
+        rows.extend(bench_trace(admin, quick))
+        rows.append(bench_state(admin, releases, quick))
     for row in rows:
         row["name"] = f"{backend}: {row['name']}"
     return rows
 
 
-def run(
-    workdir: Path,
-    quick: bool,
-    only: tuple[str, ...] = PARTS,
-    backends: tuple[str, ...] = ("sqlite", "postgresql"),
-) -> list[dict[str, Any]]:
+def run(workdir: Path, quick: bool) -> list[dict[str, Any]]:
     workdir.mkdir(parents=True, exist_ok=True)
-    rows = _backend(workdir, "sqlite", quick, only) if "sqlite" in backends else []
-    if "postgresql" not in backends:
-        return rows
+    rows = _backend(workdir, "sqlite", quick)
     try:
         import psycopg
 
@@ -345,20 +328,11 @@ def run(
     except Exception as exc:
         rows.append({"name": "postgresql: skipped", "reason": str(exc).splitlines()[0]})
         return rows
-    rows.extend(_backend(workdir, "postgresql", quick, only))
+    rows.extend(_backend(workdir, "postgresql", quick))
     return rows
-
-
-def _option(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    """`--name a,b` from the command line, else `default`."""
-    if name in sys.argv[:-1]:
-        return tuple(sys.argv[sys.argv.index(name) + 1].split(","))
-    return default
 
 
 if __name__ == "__main__":
     quick = "--quick" in sys.argv
-    only = _option("--only", PARTS)
-    backends = _option("--backend", ("sqlite", "postgresql"))
-    for result in run(Path(__file__).resolve().parent / ".work", quick, only, backends):
+    for result in run(Path(__file__).resolve().parent / ".work", quick):
         print(json.dumps(result, default=str), flush=True)

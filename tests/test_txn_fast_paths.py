@@ -144,3 +144,64 @@ def test_a_spooled_wall_clock_record_keeps_its_id_time_and_shadow_run(w: World) 
     assert shadow["parent_id"] == txn.id and shadow["arm"] == "shadow" and shadow["id"] != txn.id
     assert record_fields(txn)[1]["id"] == shadow["id"]  # made once
     w.sam.flush()
+
+
+def one_by_one(records: list[tuple[str, str, datetime, dict[str, float]]]) -> txn_moments.Sums:
+    """The sums, added record by record (what `accumulate` must equal)."""
+    out: txn_moments.Sums = {}
+    for rollout_id, arm, when, metrics in records:
+        seconds = int(when.timestamp())
+        for span in txn_moments.SPANS:
+            for name, x in metrics.items():
+                acc = out.setdefault((rollout_id, span, arm, name, seconds // span * span), [0, 0.0, 0.0])
+                acc[0] += 1
+                acc[1] += x
+                acc[2] += x * x
+    return out
+
+
+RECORDS = st.lists(
+    st.tuples(
+        st.sampled_from(["r1", "r2"]),
+        st.sampled_from(["baseline", "candidate"]),
+        st.integers(min_value=0, max_value=3 * 3600).map(
+            lambda s: datetime(2026, 3, 1, tzinfo=UTC) + timedelta(seconds=s)
+        ),
+        st.dictionaries(st.sampled_from(["q", "cost", "ok"]), st.floats(-1e6, 1e6), max_size=3),
+    ),
+    max_size=60,
+)
+
+
+@given(records=RECORDS)
+def test_grouped_sums_equal_the_sums_added_record_by_record(
+    records: list[tuple[str, str, datetime, dict[str, float]]],
+) -> None:
+    got, expected = txn_moments.accumulate(records), one_by_one(records)
+    assert got.keys() == expected.keys()
+    for key, (n, total, squares) in expected.items():
+        assert got[key] == [n, pytest.approx(total, rel=1e-9, abs=1e-6), pytest.approx(squares, rel=1e-9)]
+
+
+@pytest.mark.parametrize(
+    "line",
+    ['{"a": 1}\n', '  {"a": [1, 2.5, null]}  \n', '{"a": NaN}', '"text"', "3", '{"é": "ü"}\r\n'],
+)
+def test_the_line_parser_reads_what_json_loads_reads(line: str) -> None:
+    from charter.service.ingest import _parse
+
+    scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+    got, expected = _parse(line, scan_once), json.loads(line)
+    assert got == expected or (got != got and expected != expected)  # noqa: PLR0124  # NaN
+
+
+@pytest.mark.parametrize("line", ['{"a": 1} x', '{"a": }', "{", "", '{"a": 1}{"b": 2}'])
+def test_the_line_parser_refuses_what_json_loads_refuses(line: str) -> None:
+    from charter.service.ingest import _parse
+
+    scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+    with pytest.raises(ValueError) as found:
+        _parse(line, scan_once)
+    with pytest.raises(ValueError) as expected:
+        json.loads(line)
+    assert str(found.value) == str(expected.value)
