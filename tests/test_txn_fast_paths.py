@@ -205,3 +205,30 @@ def test_the_line_parser_refuses_what_json_loads_refuses(line: str) -> None:
     with pytest.raises(ValueError) as expected:
         json.loads(line)
     assert str(found.value) == str(expected.value)
+
+
+def test_text_with_tabs_newlines_and_backslashes_is_stored_as_it_was(w: World, tmp_path: Path) -> None:
+    odd = 'tab\there, new\nline, cr\r, back\\slash, quote" and é'
+    line = {
+        "time": "2026-03-02T10:00:00Z",
+        "release": w.production[:12],
+        "key": odd[:200],
+        "error": odd,
+        "stage": "odd\tstage",
+        "metrics": {"back\\slash": 1.5, "tab\tname": 2.0},
+        "inputs": {"text": odd},
+    }
+    path = tmp_path / "odd.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    w.sam.ingest("agent", path)  # ids are made here: PostgreSQL COPYs straight into the table
+    line["id"] = str(uuid.UUID(int=7))
+    path.write_text(json.dumps(line) + "\n")
+    w.sam.ingest("agent", path)  # ids given: through the staging table
+    with w.admin.store.read() as tx:
+        ids = [r[0] for r in tx.conn.exec_driver_sql("SELECT id FROM transactions").fetchall()]
+        assert len(ids) == 2
+        for txn_id in ids:
+            stored = tx.transactions.get(txn_id)
+            assert stored is not None
+            assert (stored.key, stored.error, stored.stage) == (odd, odd, "odd\tstage")
+            assert stored.metrics == line["metrics"] and stored.inputs == line["inputs"]
