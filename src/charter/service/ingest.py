@@ -326,4 +326,6 @@ def _time(value: Any) -> datetime:
         when = datetime.fromisoformat(text)
     except ValueError:
         return parse_time(text)
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    if when.tzinfo is None:
+        return when.replace(tzinfo=UTC)
+    return when if when.tzinfo is UTC else when.astimezone(UTC)

@@ -8,15 +8,17 @@
             shadow_answer = ...                                # log it, never serve it
             txn.record_shadow(quality=..., format_ok=..., cost=...)
 
-On exit the record (id, time, slot, release, arm, stage, routing-table version, stale flag,
-latency, error, key, metrics, sampled inputs) is appended to an in-memory queue: the request path
-pays for a tuple and a deque append. A background thread writes the queue in batches.
+On exit the transaction is appended to an in-memory queue as it is: the request path pays for the
+clock, the UUIDv7's parts (its text is made when `txn.id` is first read, usually by the writer),
+the metrics' check and a deque append. A background thread turns the queue into records (id, time,
+slot, release, arm, stage, routing-table version, stale flag, latency, error, key, metrics, sampled
+inputs) and writes them in batches.
 
 Flush policy (what a crash can lose):
 
 - the writer thread wakes every `flush_interval` seconds (default 1 s), or as soon as
-  `batch_size` records (default 10,000) are pending, and writes everything pending in one
-  database transaction;
+  `batch_size` transactions (default 10,000; a shadow run adds a second record) are pending, and
+  writes everything pending in one database transaction;
 - `reg.flush()` writes everything pending now; `reg.close()` flushes and stops the thread; an
   interpreter that exits normally flushes too (atexit);
 - so a process killed without warning (SIGKILL, power loss, OOM) loses at most the records of
