@@ -270,7 +270,9 @@ class TransactionRepo:
                 last = (
                     None if fresh_ids else cursor.execute("SELECT max(rowid) FROM transactions").fetchone()[0]
                 )
-                cursor.executemany(_INSERT_SQLITE, [(r[0], _sqlite_time(r[1]), *r[2:]) for r in rows])
+                # a generator: each parameter tuple is freed once bound (a list of them all is
+                # garbage the cyclic GC would traverse again and again during a large batch)
+                cursor.executemany(_INSERT_SQLITE, ((r[0], _sqlite_time(r[1]), *r[2:]) for r in rows))
                 inserted = int(dbapi.total_changes - before)
                 if inserted < len(rows):
                     cursor.execute("SELECT id FROM transactions WHERE rowid > ?", (last or 0,))
@@ -285,11 +287,11 @@ class TransactionRepo:
                 stored = {i for (i,) in cursor.fetchall()}
                 inserted = len(stored)
                 cursor.execute("DELETE FROM charter_txn_stage")
-            records = [
+            records = (
                 (r[5], r[4], r[1], metrics[i] if metrics is not None else _parsed(r[12]))
                 for i, r in enumerate(rows)
                 if r[5] is not None and (stored is None or r[0] in stored)
-            ]
+            )
             txn_moments.add(cursor, txn_moments.accumulate(records), sqlite=sqlite)
             return inserted
         finally:

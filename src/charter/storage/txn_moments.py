@@ -53,7 +53,7 @@ def accumulate(records: Iterable[tuple[str, str, datetime | int, Mapping[str, fl
     Records are first grouped by rollout, arm, minute and the names of their metrics (an
     application reports the same few on every request), then each group's columns are summed by
     `sum` and `map(mul, …)` in C — in record order, as adding them one by one would."""
-    groups: dict[tuple[str, str, int, tuple[str, ...]], list[Iterable[float]]] = {}
+    groups: dict[tuple[str, str, int, tuple[str, ...]], list[Mapping[str, float]]] = {}
     for rollout_id, arm, when, metrics in records:
         if not metrics:
             continue
@@ -65,14 +65,15 @@ def accumulate(records: Iterable[tuple[str, str, datetime | int, Mapping[str, fl
         key = (rollout_id, arm, minute, tuple(metrics))
         group = groups.get(key)
         if group is None:
-            groups[key] = [metrics.values()]
+            groups[key] = [metrics]
         else:
-            group.append(metrics.values())
+            group.append(metrics)
     out: Sums = {}
     for (rollout_id, arm, bucket, names), rows in groups.items():
         n = len(rows)
         hour = bucket // HOUR * HOUR
-        for name, column in zip(names, zip(*rows, strict=True), strict=True):
+        columns = zip(*(m.values() for m in rows), strict=True)  # no view kept per record: less for the GC
+        for name, column in zip(names, columns, strict=True):
             total, squares = sum(column), sum(map(mul, column, column))
             for span, start in ((MINUTE, bucket), (HOUR, hour)):
                 acc = out.get((rollout_id, span, arm, name, start))
