@@ -200,8 +200,9 @@ class RemoteRecorder(RecordQueue):
 
         with self._write_lock:
             fresh: dict[str, list[str]] = {}
-            for raw in self._drain():
-                fresh.setdefault(raw[2].slot, []).append(json.dumps(record_fields(raw), default=str))
+            for txn in self._drain():
+                lines = fresh.setdefault(txn.decision.slot, [])
+                lines.extend(json.dumps(fields, default=str) for fields in record_fields(txn))
             retries = list(self._retry)
             self._retry.clear()
             sent = {True: 0, False: 0}  # retried?: records sent

@@ -8,15 +8,17 @@
             shadow_answer = ...                                # log it, never serve it
             txn.record_shadow(quality=..., format_ok=..., cost=...)
 
-On exit the record (id, time, slot, release, arm, stage, routing-table version, stale flag,
-latency, error, key, metrics, sampled inputs) is appended to an in-memory queue: the request path
-pays for a tuple and a deque append. A background thread writes the queue in batches.
+On exit the transaction is appended to an in-memory queue as it is: the request path pays for the
+clock, the UUIDv7's parts (its text is made when `txn.id` is first read, usually by the writer),
+the metrics' check and a deque append. A background thread turns the queue into records (id, time,
+slot, release, arm, stage, routing-table version, stale flag, latency, error, key, metrics, sampled
+inputs) and writes them in batches.
 
 Flush policy (what a crash can lose):
 
 - the writer thread wakes every `flush_interval` seconds (default 1 s), or as soon as
-  `batch_size` records (default 10,000) are pending, and writes everything pending in one
-  database transaction;
+  `batch_size` transactions (default 10,000; a shadow run adds a second record) are pending, and
+  writes everything pending in one database transaction;
 - `reg.flush()` writes everything pending now; `reg.close()` flushes and stops the thread; an
   interpreter that exits normally flushes too (atexit);
 - so a process killed without warning (SIGKILL, power loss, OOM) loses at most the records of
@@ -67,7 +69,7 @@ from charter.service.ingest import (
 )
 from charter.storage.engine import WRITE
 from charter.storage.store import Tx
-from charter.storage.transactions import TransactionRepo, TxnRow, metrics_json, uuid7
+from charter.storage.transactions import TransactionRepo, TxnRow, metrics_json, uuid7, uuid7_parts, uuid7_text
 
 if TYPE_CHECKING:
     from charter.service.registry import Registry
@@ -80,36 +82,19 @@ DEFAULT_BATCH_SIZE = 10_000
 STALE_CLAIM_S = 600.0
 _ARM_TEXT = {a: a.value for a in Arm}
 
-# A queued record, kept as cheap to make as possible: (id, time, the decision, whether it is the
-# shadow run, latency, error, key, metrics, inputs, the served transaction's id for a shadow run).
-_Raw = tuple[
-    str, "datetime | int", "RouteDecision", bool, float | None, str | None, str | None, dict[str, float],
-    dict[str, Any] | None, str | None,
-]  # fmt: skip
-# The same, flattened: as `TxnRow` but naming the slot and the release instead of their ids.
-_Flat = tuple[
-    str, datetime, str, str, str, str | None, str | None, int | None, bool, float | None, str | None,
-    str | None, dict[str, float], dict[str, Any] | None, str | None,
-]  # fmt: skip
-
-
-def _flat(raw: _Raw) -> _Flat:
-    d, shadow = raw[2], raw[3]
-    release = d.shadow if shadow and d.shadow is not None else d.release
-    arm = Arm.SHADOW.value if shadow else d.arm.value
-    return (
-        raw[0], _as_time(raw[1]), d.slot, release.digest, arm, d.rollout, d.stage, d.table_version, d.stale,
-        raw[4], raw[5], raw[6], raw[7], raw[8], raw[9],
-    )  # fmt: skip
+_perf_counter = time.perf_counter
 
 
 class Txn:
     """One routed request being served. `decision` is the router's; `release` serves the request;
-    `shadow` is the candidate to run beside it during a shadow stage (else None)."""
+    `shadow` is the candidate to run beside it during a shadow stage (else None).
+
+    On exit the Txn itself is queued (the writer reads its fields): the request path pays for the
+    clock, the UUIDv7's parts and a deque append; the id's text is made when first read."""
 
     __slots__ = (
-        "_at", "_recorder", "_sampled", "_started", "decision", "error", "id", "inputs", "key", "metrics",
-        "shadow_metrics",
+        "_at", "_id", "_latency", "_recorder", "_sampled", "_shadow_id", "_started", "_uuid", "decision",
+        "error", "inputs", "key", "metrics", "shadow_metrics",
     )  # fmt: skip
 
     def __init__(
@@ -118,20 +103,31 @@ class Txn:
         self._recorder = recorder
         self.decision = decision
         self.key = key
-        # the wall clock as nanoseconds (turned into a datetime off the request path), else the clock's time
+        # wall-clock nanoseconds (no datetime made on the request path), else the clock's time
         self._at: datetime | int
         if recorder.wall_clock:
             self._at = ns = time_ns()
-            self.id = uuid7(ms=ns // 1_000_000)
+            self._uuid = uuid7_parts(ns // 1_000_000)
         else:
             self._at = when = recorder.now()
-            self.id = uuid7(when)
+            self._uuid = uuid7_parts(int(when.timestamp() * 1000))
+        self._id: str | None = None
+        self._shadow_id: str | None = None
+        self._latency: float | None = None
         self.metrics: dict[str, float] = {}
         self.shadow_metrics: dict[str, float] | None = None
         self.inputs: dict[str, Any] | None = None
         self.error: str | None = None
         self._sampled = sampled
-        self._started = time.perf_counter()
+        self._started = _perf_counter()
+
+    @property
+    def id(self) -> str:
+        """The record's id (a UUIDv7, as text)."""
+        text = self._id
+        if text is None:
+            text = self._id = uuid7_text(self._uuid)
+        return text
 
     @property
     def time(self) -> datetime:
@@ -148,7 +144,12 @@ class Txn:
 
     def record(self, inputs: Mapping[str, Any] | None = None, **metrics: Any) -> None:
         """Add metrics (and the request's input features, kept when this request is sampled)."""
-        self.metrics.update(check_metrics(metrics))
+        if metrics:
+            checked = check_metrics(metrics)
+            if not self.metrics:
+                self.metrics = checked
+            else:
+                self.metrics.update(checked)
         if inputs is not None and self._sampled:
             self.inputs = dict(inputs)
 
@@ -162,16 +163,23 @@ class Txn:
             self.shadow_metrics = {}
         self.shadow_metrics.update(check_metrics(metrics))
 
+    def shadow_id(self) -> str:
+        """The id of the shadow run's record (made once, when first asked for: by the writer)."""
+        text = self._shadow_id
+        if text is None:
+            text = self._shadow_id = uuid7(self.time)
+        return text
+
     def __enter__(self) -> Txn:
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        latency = (time.perf_counter() - self._started) * 1000.0
+        self._latency = (_perf_counter() - self._started) * 1000.0
         if kind is not None:
             self.error = f"{kind.__name__}: {exc}"[:MAX_ERROR]
-        self._recorder.submit(self, latency)
+        self._recorder.submit(self)
 
 
 @dataclass(frozen=True)
@@ -201,7 +209,7 @@ class RecordQueue:
         self.flush_interval, self.batch_size = flush_interval, batch_size
         self.now = now
         self.wall_clock = wall_clock
-        self._pending: deque[_Raw] = deque()
+        self._pending: deque[Txn] = deque()
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -221,30 +229,28 @@ class RecordQueue:
         rate = router.input_sample_rate(slot)
         return Txn(self, decision, key, rate >= 1.0 or (rate > 0 and random.random() < rate))
 
-    def submit(self, txn: Txn, latency_ms: float) -> None:
-        d, when = txn.decision, txn._at
-        self._pending.append(
-            (txn.id, when, d, False, latency_ms, txn.error, txn.key, txn.metrics, txn.inputs, None)
-        )
-        if txn.shadow_metrics is not None:
-            shadow_id = uuid7(_as_time(when))
-            self._pending.append(
-                (shadow_id, when, d, True, None, None, txn.key, txn.shadow_metrics, None, txn.id)
-            )
+    def submit(self, txn: Txn) -> None:
+        """Queue a finished transaction (its record, and its shadow run's if it has one)."""
+        pending = self._pending
+        pending.append(txn)
         if self._thread is None:
             self._start()
-        elif len(self._pending) >= self.batch_size:
+        elif len(pending) >= self.batch_size:
             self._wake.set()
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        """Records waiting for the writer."""
+        return sum(1 if txn.shadow_metrics is None else 2 for txn in list(self._pending))
 
-    def _drain(self) -> list[_Raw]:
-        batch: list[_Raw] = []
-        while self._pending:
-            batch.append(self._pending.popleft())
-        return batch
+    def _drain(self) -> list[Txn]:
+        batch: list[Txn] = []
+        popleft = self._pending.popleft
+        try:
+            while True:
+                batch.append(popleft())
+        except IndexError:
+            return batch
 
     # --- the writer -----------------------------------------------------------------------------
 
@@ -295,6 +301,7 @@ class Recorder(RecordQueue):
         self.registry = registry
         self.spool = spool or registry.settings.home / "spool"
         self._ids: dict[tuple[str, str], tuple[int, int]] = {}  # (slot, release digest) → ids
+        self._served: dict[int, tuple[RouteDecision, tuple[Any, ...]]] = {}  # id(decision) → its fields
         driver: type[BaseException] = registry.store.engine.dialect.loaded_dbapi.Error
         self._unreachable: tuple[type[BaseException], ...] = (
             sa.exc.DBAPIError,
@@ -326,26 +333,52 @@ class Recorder(RecordQueue):
                 replayed = self._replay()
             return FlushReport(written, 0, replayed)
 
-    def _write(self, batch: list[_Raw]) -> int:
+    def _write(self, batch: list[Txn]) -> int:
         with self.registry.store.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
-            rows = [self._row(conn, raw) for raw in batch]
-            metrics = [raw[7] for raw in batch]
+            rows, metrics = self._rows(conn, batch)
             return TransactionRepo(conn).insert_many(rows, fresh_ids=True, metrics=metrics)
 
-    def _row(self, conn: Any, raw: _Raw) -> TxnRow:
-        d = raw[2]
-        if raw[3] and d.shadow is not None:
+    def _rows(self, conn: Any, batch: list[Txn]) -> tuple[list[TxnRow], list[dict[str, float]]]:
+        """The records of `batch` as stored, and their metrics. The fields a decision gives (slot
+        and release ids, arm, rollout, stage, table version, stale) are looked up once per decision:
+        the router hands out the same few decision objects."""
+        rows: list[Any] = []
+        metrics: list[dict[str, float]] = []
+        served = self._served
+        if len(served) > 10_000:
+            served.clear()
+        append, add_metrics, dumps = rows.append, metrics.append, json.dumps
+        for txn in batch:
+            d = txn.decision
+            known = served.get(id(d))
+            if known is None or known[0] is not d:
+                known = served[id(d)] = (d, self._fields(conn, d, shadow=False))
+            inputs = txn.inputs
+            values = txn.metrics
+            append((
+                txn.id, txn._at, *known[1], txn._latency, txn.error, txn.key, metrics_json(values),
+                None if inputs is None else dumps(inputs, default=str), None,
+            ))  # fmt: skip  # a plain tuple in TxnRow's order: cheaper to make
+            add_metrics(values)
+            if txn.shadow_metrics is not None:
+                fields = self._fields(conn, d, shadow=True)
+                append((
+                    txn.shadow_id(), txn._at, *fields, None, None, txn.key, metrics_json(txn.shadow_metrics),
+                    None, txn.id,
+                ))  # fmt: skip
+                add_metrics(txn.shadow_metrics)
+        return rows, metrics
+
+    def _fields(self, conn: Any, d: RouteDecision, *, shadow: bool) -> tuple[Any, ...]:
+        """slot_id, release_id, arm, rollout_id, stage, table_version, stale of a decision's record."""
+        if shadow and d.shadow is not None:
             release, arm = d.shadow.release, Arm.SHADOW.value
         else:
             release, arm = d.release.release, _ARM_TEXT[d.arm]
         ids = self._ids.get((d.slot, release.digest))
         if ids is None:
             ids = self._lookup(conn, d.slot, release.digest)
-        inputs = None if raw[8] is None else json.dumps(raw[8], default=str)
-        return (
-            raw[0], _as_time(raw[1]), ids[0], ids[1], arm, d.rollout, d.stage, d.table_version, d.stale,
-            raw[4], raw[5], raw[6], metrics_json(raw[7]), inputs, raw[9],
-        )  # type: ignore[return-value]  # fmt: skip  # a plain tuple in TxnRow's order: cheaper to make
+        return (ids[0], ids[1], arm, d.rollout, d.stage, d.table_version, d.stale)
 
     def _lookup(self, conn: Any, slot: str, digest: str) -> tuple[int, int]:
         tx = Tx(conn, self.registry.clock, writable=True)
@@ -357,12 +390,13 @@ class Recorder(RecordQueue):
 
     # --- the spool ------------------------------------------------------------------------------
 
-    def _spool(self, batch: list[_Raw]) -> None:
+    def _spool(self, batch: list[Txn]) -> None:
         self.spool.mkdir(parents=True, exist_ok=True)
         path = self.spool / f"txn-{os.getpid()}-{threading.get_ident()}.jsonl"
         with path.open("a", encoding="utf-8") as out:
-            for raw in batch:
-                out.write(json.dumps(record_fields(raw), default=str) + "\n")
+            for txn in batch:
+                for fields in record_fields(txn):
+                    out.write(json.dumps(fields, default=str) + "\n")
             out.flush()
             os.fsync(out.fileno())
 
@@ -440,15 +474,21 @@ def _close_at_exit(ref: weakref.ref[RecordQueue]) -> None:
         recorder.close()
 
 
-def record_fields(raw: _Raw) -> dict[str, Any]:
-    """A queued record as the JSON object `charter txn ingest` reads (the spool's line format)."""
-    flat = _flat(raw)
-    return _spool_fields(flat)
-
-
-def _spool_fields(raw: _Flat) -> dict[str, Any]:
-    return {
-        "id": raw[0], "time": raw[1].isoformat(), "slot": raw[2], "release": raw[3], "arm": raw[4],
-        "rollout": raw[5], "stage": raw[6], "table_version": raw[7], "stale": raw[8], "latency_ms": raw[9],
-        "error": raw[10], "key": raw[11], "metrics": raw[12], "inputs": raw[13], "parent_id": raw[14],
+def record_fields(txn: Txn) -> list[dict[str, Any]]:
+    """A queued transaction's records (its own, then its shadow run's) as the JSON objects
+    `charter txn ingest` reads (the spool's line format)."""
+    d = txn.decision
+    served = {
+        "id": txn.id, "time": _as_time(txn._at).isoformat(), "slot": d.slot, "release": d.release.digest,
+        "arm": d.arm.value, "rollout": d.rollout, "stage": d.stage, "table_version": d.table_version,
+        "stale": d.stale, "latency_ms": txn._latency, "error": txn.error, "key": txn.key,
+        "metrics": txn.metrics, "inputs": txn.inputs, "parent_id": None,
     }  # fmt: skip
+    if txn.shadow_metrics is None:
+        return [served]
+    release = d.shadow if d.shadow is not None else d.release
+    shadow = {
+        **served, "id": txn.shadow_id(), "release": release.digest, "arm": Arm.SHADOW.value,
+        "latency_ms": None, "error": None, "metrics": txn.shadow_metrics, "inputs": None, "parent_id": txn.id,
+    }  # fmt: skip
+    return [served, shadow]

@@ -57,10 +57,12 @@ COLUMNS = (
 
 
 class TxnRow(NamedTuple):
-    """One record as stored. `metrics` and `inputs` are JSON text; `time` is aware UTC."""
+    """One record as stored. `metrics` and `inputs` are JSON text; `time` is aware UTC, or Unix
+    nanoseconds (what the recorder's wall clock gives: formatted for the database without making a
+    datetime)."""
 
     id: str
-    time: datetime
+    time: datetime | int
     slot_id: int
     release_id: int
     arm: str
@@ -102,23 +104,36 @@ class StoredTxn:
 # (last millisecond, counter within it, its formatted prefix), replaced as a whole: threads racing in
 # the same millisecond may draw the same counter, which costs ordering, never uniqueness.
 _uuid_state: list[tuple[int, int, str]] = [(-1, 0, "")]
+# (formatted prefix: milliseconds and version, counter, 62 random bits)
+UuidParts = tuple[str, int, int]
 _random_bits = random.getrandbits  # the module's generator: seeded from the OS, re-seeded after fork
 
 
 def uuid7(when: datetime | None = None, *, ms: int | None = None) -> str:
     """A UUIDv7 (RFC 9562) for `when` (or Unix milliseconds `ms`; default: now): 48-bit Unix
     milliseconds, version 7, a 12-bit counter that keeps ids made in the same millisecond by this
-    process increasing, the variant, then 62 random bits (which alone make ids unique). It is on
-    the request path, so it does the least it can."""
+    process increasing, the variant, then 62 random bits (which alone make ids unique)."""
     if ms is None:
         ms = int(when.timestamp() * 1000) if when is not None else time.time_ns() // 1_000_000
+    return uuid7_text(uuid7_parts(ms))
+
+
+def uuid7_parts(ms: int) -> UuidParts:
+    """A UUIDv7's parts for Unix milliseconds `ms`, made now (the counter orders ids by creation)
+    but not yet formatted: the request path draws them, `uuid7_text` formats them later."""
     last, counter, prefix = _uuid_state[0]
     if ms == last and counter < 0xFFF:
         counter += 1
     else:
         counter, prefix = 0, f"{ms >> 16 & 0xFFFF_FFFF:08x}-{ms & 0xFFFF:04x}-7"
     _uuid_state[0] = (ms, counter, prefix)
-    tail = 0x8000_0000_0000_0000 | _random_bits(62)
+    return prefix, counter, _random_bits(62)
+
+
+def uuid7_text(parts: UuidParts) -> str:
+    """The UUID string of `uuid7_parts`' answer."""
+    prefix, counter, bits = parts
+    tail = 0x8000_0000_0000_0000 | bits
     return f"{prefix}{counter:03x}-{tail >> 48:04x}-{tail & 0xFFFF_FFFF_FFFF:012x}"
 
 
@@ -149,37 +164,72 @@ _TIME = UTCDateTime()
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _text(value: str | None) -> str:
-    """A text value in PostgreSQL's COPY text format."""
-    return "\\N" if value is None else value.translate(_COPY_ESCAPES)
-
-
-def _number(value: float | None) -> str:
-    return "\\N" if value is None else repr(value)
-
-
-def _safe(value: str | None) -> str:
-    """A value that cannot hold a tab, newline or backslash (ids, slugs)."""
-    return "\\N" if value is None else value
+def _escaped(value: str) -> str:
+    """A text value in PostgreSQL's COPY text format (most need no escape: checked first, in C)."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_COPY_ESCAPES)
+    return value
 
 
 def _copy_text(rows: Sequence[TxnRow]) -> str:
     """Rows in COPY's text format: built here in one pass, much faster than a row-by-row adapter.
-    Metrics are JSON from an ASCII encoder (no raw control characters): only backslashes need
-    doubling there."""
-    return "".join(
-        f"{r[0]}\t{r[1].isoformat()}\t{r[2]}\t{r[3]}\t{r[4]}\t{_safe(r[5])}\t{_text(r[6])}\t"
-        f"{_number(r[7])}\t{'t' if r[8] else 'f'}\t{_number(r[9])}\t{_text(r[10])}\t{_text(r[11])}\t"
-        f"{r[12].replace(chr(92), chr(92) * 2)}\t{_text(r[13])}\t{_safe(r[14])}\n"
-        for r in rows
-    )
+    Ids and slugs cannot hold a tab, newline or backslash; every other text is escaped."""
+    n = "\\N"
+    return "".join([
+        f"{i}\t{_pg_time(when)}\t{slot_id}\t{release_id}\t{arm}\t{n if rollout is None else rollout}\t"
+        f"{n if stage is None else _escaped(stage)}\t{n if version is None else version}\t"
+        f"{'t' if stale else 'f'}\t{n if latency is None else repr(latency)}\t"
+        f"{n if error is None else _escaped(error)}\t{n if key is None else _escaped(key)}\t"
+        f"{_escaped(metrics)}\t"
+        f"{n if inputs is None else _escaped(inputs)}\t{n if parent is None else parent}\n"
+        for (
+            i, when, slot_id, release_id, arm, rollout, stage, version, stale, latency, error, key, metrics,
+            inputs, parent,
+        ) in rows
+    ])  # fmt: skip
 
 
-def _sqlite_time(when: datetime) -> str:
-    """How SQLAlchemy stores a UTC timestamp in SQLite (so ranges compare as text correctly)."""
+# Unix second → "YYYY-MM-DD HH:MM:SS" UTC: records come in time order, so a batch needs few of them.
+_SECONDS: dict[int, str] = {}
+
+
+def _second_text(second: int) -> str:
+    text = _SECONDS.get(second)
+    if text is None:
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        text = _SECONDS[second] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+    return text
+
+
+def _sqlite_time(when: datetime | int) -> str:
+    """How SQLAlchemy stores a UTC timestamp in SQLite (so ranges compare as text correctly);
+    `when` may be Unix nanoseconds (truncated to microseconds, as a datetime would be)."""
+    if type(when) is int:
+        micros = when // 1000
+        return f"{_second_text(micros // 1_000_000)}.{micros % 1_000_000:06d}"
+    assert isinstance(when, datetime)
     if when.tzinfo is not UTC:
         when = when.astimezone(UTC)
     return when.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
+
+
+def _pg_time(when: datetime | int) -> str:
+    """A timestamp with time zone in COPY's text format."""
+    if type(when) is int:
+        micros = when // 1000
+        return f"{_second_text(micros // 1_000_000)}.{micros % 1_000_000:06d}+00"
+    assert isinstance(when, datetime)
+    return when.isoformat()
+
+
+_COPY_CHUNK = 2_000  # rows per COPY write: the server stores a chunk while the next is formatted
+
+
+def _copy(cursor: Any, statement: str, rows: Sequence[TxnRow]) -> None:
+    with cursor.copy(statement) as copy:
+        for start in range(0, len(rows), _COPY_CHUNK):
+            copy.write(_copy_text(rows[start : start + _COPY_CHUNK]))
 
 
 class TransactionRepo:
@@ -220,30 +270,28 @@ class TransactionRepo:
                 last = (
                     None if fresh_ids else cursor.execute("SELECT max(rowid) FROM transactions").fetchone()[0]
                 )
-                cursor.executemany(_INSERT_SQLITE, [(r[0], _sqlite_time(r[1]), *r[2:]) for r in rows])
+                # a generator: each parameter tuple is freed once bound (a list of them all is
+                # garbage the cyclic GC would traverse again and again during a large batch)
+                cursor.executemany(_INSERT_SQLITE, ((r[0], _sqlite_time(r[1]), *r[2:]) for r in rows))
                 inserted = int(dbapi.total_changes - before)
                 if inserted < len(rows):
                     cursor.execute("SELECT id FROM transactions WHERE rowid > ?", (last or 0,))
                     stored = {i for (i,) in cursor.fetchall()}
+            elif fresh_ids:
+                _copy(cursor, _COPY_PG, rows)
+                inserted = len(rows)
             else:
-                text = _copy_text(rows)
-                if fresh_ids:
-                    with cursor.copy(_COPY_PG) as copy:
-                        copy.write(text)
-                    inserted = len(rows)
-                else:
-                    cursor.execute(_STAGE_PG)
-                    with cursor.copy(_COPY_STAGE_PG) as copy:
-                        copy.write(text)
-                    cursor.execute(_MERGE_PG)
-                    stored = {i for (i,) in cursor.fetchall()}
-                    inserted = len(stored)
-                    cursor.execute("DELETE FROM charter_txn_stage")
-            records = [
+                cursor.execute(_STAGE_PG)
+                _copy(cursor, _COPY_STAGE_PG, rows)
+                cursor.execute(_MERGE_PG)
+                stored = {i for (i,) in cursor.fetchall()}
+                inserted = len(stored)
+                cursor.execute("DELETE FROM charter_txn_stage")
+            records = (
                 (r[5], r[4], r[1], metrics[i] if metrics is not None else _parsed(r[12]))
                 for i, r in enumerate(rows)
                 if r[5] is not None and (stored is None or r[0] in stored)
-            ]
+            )
             txn_moments.add(cursor, txn_moments.accumulate(records), sqlite=sqlite)
             return inserted
         finally:
@@ -520,8 +568,20 @@ def _parsed(metrics: str) -> Mapping[str, float]:
     return _NO_METRICS if metrics == "{}" else json.loads(metrics)
 
 
+# metric names (in order) → "%r" template of the JSON object: applications report the same few
+# metrics on every request, so each record's JSON is one dict lookup and one `%` away.
+_TEMPLATES: dict[tuple[str, ...], str] = {(): "{}"}
+
+
 def metrics_json(metrics: Mapping[str, float]) -> str:
     """Metrics (finite floats, as `check_metrics` returns them) as compact JSON. Built by hand: a
-    float's repr is its JSON, and the C string encoder quotes the names; five times faster than
-    `json.JSONEncoder.encode` for a few metrics."""
-    return "{" + ",".join([f"{_quote(name)}:{value!r}" for name, value in metrics.items()]) + "}"
+    float's repr is its JSON, and the C string encoder quotes the names (once per set of names)."""
+    names = tuple(metrics)
+    template = _TEMPLATES.get(names)
+    if template is None:
+        if len(_TEMPLATES) >= 1024:
+            _TEMPLATES.clear()
+            _TEMPLATES[()] = "{}"
+        template = "{" + ",".join([_quote(name).replace("%", "%%") + ":%r" for name in names]) + "}"
+        _TEMPLATES[names] = template
+    return template % tuple(metrics.values())
