@@ -8,12 +8,14 @@ import pytest
 
 from charter.client.prompts import RemotePrompts
 from charter.client.remote import RemoteRegistry
+from charter.clock import ManualClock
 from charter.errors import InvalidInput, StoreUnavailable
 from charter.service.prompt_version import PromptVersion
 from charter.service.registry import Registry
 from tests.server_fixtures import live_server  # noqa: F401  (a fixture)
 from tests.test_prompt_helpers import register_model, sync_one
 from tests.test_remote_routing import FakeTimer, Switch
+from tests.test_slot_helpers import world
 
 
 @pytest.fixture
@@ -74,3 +76,27 @@ def test_an_unreachable_server_serves_the_last_known_version_marked_as_fallback(
     switch.down = False
     back = client.prompts.get("greet@development")
     assert not back.fallback and back.ref == "greet-v1"
+
+
+def test_a_prompt_served_from_the_fallback_marks_the_request_s_record_stale(
+    registry: Registry,
+    tmp_path: Path,
+    clock: ManualClock,
+    remote: tuple[RemoteRegistry, Switch, FakeTimer],
+) -> None:
+    """The request's provenance shows the fallback: its transaction record is stored `stale`."""
+    client, switch, timer = remote
+    w = world(registry, tmp_path, clock)  # slot "agent", prompt greet in development
+    assert client.prompts.get("greet@development").ref == "greet-v2"
+    with w.sam.transaction("agent", key="fresh") as fresh:
+        client.prompts.get("greet@development")  # from the cache: not a fallback
+        fresh.record(quality=1.0)
+    switch.down, timer.now = True, 60
+    with w.sam.transaction("agent", key="outage") as served:
+        assert client.prompts.get("greet@development").fallback
+        served.record(quality=1.0)
+    assert served.fallback and not fresh.fallback and not served.decision.stale
+    assert client.prompts.get("greet@development").fallback  # outside a transaction: nothing to mark
+    w.sam.flush()
+    assert w.admin.trace(served.id).transaction["stale"] is True
+    assert w.admin.trace(fresh.id).transaction["stale"] is False

@@ -5,9 +5,9 @@
 within it `get` sends nothing. After it the version is fetched again (one small GET). When the
 server cannot be reached — no connection, a time-out, or the server answering that its own store
 is unavailable (503) — `get` serves the last version it knew for that reference, marked
-`fallback=True` (and logs a warning on the `charter.prompts` logger), so the request's
-provenance can show it; with nothing known for the reference it raises `StoreUnavailable`.
-Every other method is the plain remote operation.
+`fallback=True` (and logs a warning on the `charter.prompts` logger), and the transaction being
+served, if any, is recorded with `stale` set (`charter.service.txn_context`); with nothing known
+for the reference it raises `StoreUnavailable`. Every other method is the plain remote operation.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from charter.errors import InvalidInput, StoreUnavailable
+from charter.service.txn_context import note_fallback
 
 if TYPE_CHECKING:
     from charter.service.prompt_version import PromptVersion
@@ -74,6 +75,7 @@ class RemotePrompts:
             if entry is None:
                 raise StoreUnavailable(f"prompt {ref}", reason) from None
             log.warning("the server is unreachable (%s); serving the last known %s", reason, entry.value.ref)
+            note_fallback()  # the request being served, if any, records it (`stale`)
             return entry.value.marked(environment=entry.value.environment, fallback=True)
         if ref not in self._cache and len(self._cache) >= self.cache_size:
             self._cache.pop(next(iter(self._cache)))

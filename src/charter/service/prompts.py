@@ -58,6 +58,7 @@ from charter.service.prompt_validation import (
     run_rows,
 )
 from charter.service.prompt_version import PromptVersion
+from charter.service.txn_context import note_fallback
 from charter.storage.prompts import PromptVersionRecord
 from charter.storage.store import Tx
 
@@ -160,6 +161,7 @@ class PromptService:
             log.warning(
                 "the store is unreachable (%s); serving the last known %s", _reason(exc), entry.value.ref
             )
+            note_fallback()  # the request being served, if any, records it (`stale`)
             return entry.value.marked(environment=entry.value.environment, fallback=True)
         if len(self._cache) >= self.cache_size and ref not in self._cache:
             self._cache.pop(next(iter(self._cache)))

@@ -47,6 +47,7 @@ import uuid
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import Token
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -67,6 +68,7 @@ from charter.service.ingest import (
     ingest_lines,
     record_lines,
 )
+from charter.service.txn_context import CURRENT
 from charter.storage.engine import WRITE
 from charter.storage.store import Tx
 from charter.storage.transactions import TransactionRepo, TxnRow, metrics_json, uuid7, uuid7_parts, uuid7_text
@@ -93,8 +95,8 @@ class Txn:
     clock, the UUIDv7's parts and a deque append; the id's text is made when first read."""
 
     __slots__ = (
-        "_at", "_id", "_latency", "_recorder", "_sampled", "_shadow_id", "_started", "_uuid", "decision",
-        "error", "inputs", "key", "metrics", "shadow_metrics",
+        "_at", "_context", "_id", "_latency", "_recorder", "_sampled", "_shadow_id", "_started", "_uuid",
+        "decision", "error", "fallback", "inputs", "key", "metrics", "shadow_metrics",
     )  # fmt: skip
 
     def __init__(
@@ -118,6 +120,10 @@ class Txn:
         self.shadow_metrics: dict[str, float] | None = None
         self.inputs: dict[str, Any] | None = None
         self.error: str | None = None
+        # something the request used came from a last known copy (the store was unreachable): the
+        # record is stored with `stale` set, as when the routing table itself was stale
+        self.fallback = False
+        self._context: Token[Any] | None = None
         self._sampled = sampled
         self._started = _perf_counter()
 
@@ -171,12 +177,16 @@ class Txn:
         return text
 
     def __enter__(self) -> Txn:
+        self._context = CURRENT.set(self)
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._latency = (_perf_counter() - self._started) * 1000.0
+        if self._context is not None:
+            CURRENT.reset(self._context)
+            self._context = None
         if kind is not None:
             self.error = f"{kind.__name__}: {exc}"[:MAX_ERROR]
         self._recorder.submit(self)
@@ -355,13 +365,16 @@ class Recorder(RecordQueue):
                 known = served[id(d)] = (d, self._fields(conn, d, shadow=False))
             inputs = txn.inputs
             values = txn.metrics
+            fields = known[1] if not txn.fallback else (*known[1][:6], True)  # stale: a fallback served
             append((
-                txn.id, txn._at, *known[1], txn._latency, txn.error, txn.key, metrics_json(values),
+                txn.id, txn._at, *fields, txn._latency, txn.error, txn.key, metrics_json(values),
                 None if inputs is None else dumps(inputs, default=str), None,
             ))  # fmt: skip  # a plain tuple in TxnRow's order: cheaper to make
             add_metrics(values)
             if txn.shadow_metrics is not None:
                 fields = self._fields(conn, d, shadow=True)
+                if txn.fallback:
+                    fields = (*fields[:6], True)
                 append((
                     txn.shadow_id(), txn._at, *fields, None, None, txn.key, metrics_json(txn.shadow_metrics),
                     None, txn.id,
@@ -481,7 +494,7 @@ def record_fields(txn: Txn) -> list[dict[str, Any]]:
     served = {
         "id": txn.id, "time": _as_time(txn._at).isoformat(), "slot": d.slot, "release": d.release.digest,
         "arm": d.arm.value, "rollout": d.rollout, "stage": d.stage, "table_version": d.table_version,
-        "stale": d.stale, "latency_ms": txn._latency, "error": txn.error, "key": txn.key,
+        "stale": d.stale or txn.fallback, "latency_ms": txn._latency, "error": txn.error, "key": txn.key,
         "metrics": txn.metrics, "inputs": txn.inputs, "parent_id": None,
     }  # fmt: skip
     if txn.shadow_metrics is None:
