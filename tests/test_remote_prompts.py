@@ -28,6 +28,12 @@ def remote(registry: Registry, live_server: tuple[str, str]) -> tuple[RemoteRegi
     return client, switch, timer
 
 
+def _greet_in_development(registry: Registry, tmp_path: Path) -> None:
+    register_model(registry)
+    sync_one(registry, tmp_path / "p")
+    registry.prompts.promote("greet-v1", to="development")
+
+
 def _gets(switch: Switch) -> int:
     return sum(1 for method, path, _ in switch.requests if method == "GET" and "/prompt-versions/" in path)
 
@@ -36,9 +42,7 @@ def test_get_is_cached_for_the_ttl_then_fetched_again(
     registry: Registry, tmp_path: Path, remote: tuple[RemoteRegistry, Switch, FakeTimer]
 ) -> None:
     client, switch, timer = remote
-    register_model(registry)
-    sync_one(registry, tmp_path / "p")
-    registry.prompts.promote("greet-v1", to="development")
+    _greet_in_development(registry, tmp_path)
     first = client.prompts.get("greet@development")
     assert isinstance(first, PromptVersion) and first.ref == "greet-v1" and not first.fallback
     assert first.render(who="Ada") == "Hello Ada!"
@@ -62,9 +66,7 @@ def test_an_unreachable_server_serves_the_last_known_version_marked_as_fallback(
     registry: Registry, tmp_path: Path, remote: tuple[RemoteRegistry, Switch, FakeTimer]
 ) -> None:
     client, switch, timer = remote
-    register_model(registry)
-    sync_one(registry, tmp_path / "p")
-    registry.prompts.promote("greet-v1", to="development")
+    _greet_in_development(registry, tmp_path)
     known = client.prompts.get("greet@development")
     switch.down = True
     timer.now = 60
