@@ -99,3 +99,32 @@ def test_the_remote_cli_never_imports_sqlalchemy(library: Settings, tmp_path: Pa
         env = _env(CHARTER_URL=url, CHARTER_TOKEN=token, CHARTER_HOME=str(tmp_path / "nothing-here"))
         for args in COMMANDS:
             assert _loaded(env, *args) == set(), args
+
+
+SDK_PROBE = """
+import sys
+import charter
+reg = charter.open(url=sys.argv[1], token=sys.argv[2])
+version = reg.prompts.get("greet@development")
+assert version.ref == "greet-v2", version.ref
+print(version.render(who="Ada"))
+heavy = ("sqlalchemy", "alembic", "charter.storage.schema")
+print("\\nloaded:" + ",".join(m for m in heavy if m in sys.modules))
+"""
+
+
+def test_the_remote_sdk_never_imports_sqlalchemy(library: Settings) -> None:
+    """An application using a server does not pay for the embedded store's libraries."""
+    with charter.open(str(library.home), user="alice") as reg:
+        token = reg.tokens.create("alice", name="sdk").secret
+    with serving(library, web=False) as url:
+        done = subprocess.run(
+            [sys.executable, "-c", SDK_PROBE, url, token],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    assert "Hi Ada!" in done.stdout
+    assert done.stdout.rstrip("\n").rsplit("\n", 1)[-1] == "loaded:"

@@ -34,7 +34,6 @@ def open(
     from typing import cast
 
     from charter.config import Settings
-    from charter.service.setup import open_registry
 
     settings = Settings.from_env()
     embedded_asked = home is not None or database_url is not None or clock is not None
@@ -47,6 +46,8 @@ def open(
         if not token:
             raise InvalidInput("a remote registry needs an API token: charter.open(url=..., token=...)")
         return cast("Registry", RemoteRegistry(url, token))
+    from charter.service.setup import open_registry  # SQLAlchemy and the store: embedded only
+
     if home is not None or database_url is not None:
         settings = Settings.for_home(
             home or settings.home, user=user or settings.user, database_url=database_url
