@@ -232,6 +232,10 @@ def _copy(cursor: Any, statement: str, rows: Sequence[TxnRow]) -> None:
             copy.write(_copy_text(rows[start : start + _COPY_CHUNK]))
 
 
+# built once: a trace reads one record by id, and building the statement cost more than running it
+_GET = sa.select(transactions).where(transactions.c.id == sa.bindparam("id"))
+
+
 class TransactionRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -300,7 +304,7 @@ class TransactionRepo:
     # --- reads ----------------------------------------------------------------------------------
 
     def get(self, txn_id: str) -> StoredTxn | None:
-        row = self.conn.execute(sa.select(transactions).where(transactions.c.id == txn_id)).one_or_none()
+        row = self.conn.execute(_GET, {"id": txn_id}).one_or_none()
         if row is None:
             return None
         return StoredTxn(
