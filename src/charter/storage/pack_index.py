@@ -18,7 +18,6 @@ lookup costs about 2.5× a dictionary's, small beside reading or writing the obj
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
@@ -26,7 +25,6 @@ import numpy as np
 # one entry of an index file: the raw digest as four big-endian 64-bit words (so comparing the
 # words in order compares the bytes), then the offset and length, little-endian
 ENTRY = np.dtype([("digest", ">u8", (4,)), ("offset", "<u8"), ("length", "<u8")])
-_WORDS = struct.Struct(">4Q")  # a raw digest as the four words
 _NO_ROWS = np.zeros(0, dtype=ENTRY)
 
 
@@ -76,14 +74,6 @@ class PackEntries(Mapping[str, tuple[int, int]]):
     def from_buffer(cls, data: bytes, offset: int, count: int) -> PackEntries:
         """The `count` entries of an index file's bytes from `offset` (no copy: the array is a view)."""
         return cls(np.frombuffer(data, dtype=ENTRY, count=count, offset=offset) if count else _NO_ROWS)
-
-    @classmethod
-    def from_dict(cls, entries: Mapping[str, tuple[int, int]]) -> PackEntries:
-        rows = np.zeros(len(entries), dtype=ENTRY)
-        for i, digest in enumerate(sorted(entries)):
-            offset, length = entries[digest]
-            rows[i] = (_WORDS.unpack(bytes.fromhex(digest)), offset, length)
-        return cls(rows)
 
     def row_of(self, digest: str) -> int | None:
         """The row holding `digest`, or None."""

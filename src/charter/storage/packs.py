@@ -82,9 +82,14 @@ def decode_index(data: bytes) -> PackEntries:
         raise DamagedIndex("the index is truncated")
     if blake3.blake3(data[:-_CHECK]).digest() != data[-_CHECK:]:
         raise DamagedIndex("the index does not match its checksum")
+    return _entries(data, count)
+
+
+def _entries(index: bytes, count: int) -> PackEntries:
+    """The entries of an index file's bytes (checked, or just encoded here)."""
     from charter.storage.pack_index import PackEntries  # numpy: only once a pack is read
 
-    return PackEntries.from_buffer(data, head, count)
+    return PackEntries.from_buffer(index, len(INDEX_MAGIC) + _COUNT.size, count)
 
 
 def _length(run: list[tuple[str, Buffer]]) -> int:
@@ -318,7 +323,9 @@ class PackWriter:
                 _write_durably(index_temp, index)
                 os.replace(index_temp, self.packs.index_path(pack.name))
                 stat = os.stat(self.packs.pack_path(pack.name))
-                committed.append(PackInfo(pack.name, decode_index(index), stat.st_mtime, stat.st_size))
+                committed.append(
+                    PackInfo(pack.name, _entries(index, len(pack.entries)), stat.st_mtime, stat.st_size)
+                )
             if committed:
                 fsync_folder(self.packs.folder)
                 for info in committed:
