@@ -206,8 +206,7 @@ def _sqlite_time(when: datetime | int) -> str:
     """How SQLAlchemy stores a UTC timestamp in SQLite (so ranges compare as text correctly);
     `when` may be Unix nanoseconds (truncated to microseconds, as a datetime would be)."""
     if type(when) is int:
-        micros = when // 1000
-        return f"{_second_text(micros // 1_000_000)}.{micros % 1_000_000:06d}"
+        return _nanoseconds_text(when)
     assert isinstance(when, datetime)
     if when.tzinfo is not UTC:
         when = when.astimezone(UTC)
@@ -217,10 +216,15 @@ def _sqlite_time(when: datetime | int) -> str:
 def _pg_time(when: datetime | int) -> str:
     """A timestamp with time zone in COPY's text format."""
     if type(when) is int:
-        micros = when // 1000
-        return f"{_second_text(micros // 1_000_000)}.{micros % 1_000_000:06d}+00"
+        return _nanoseconds_text(when) + "+00"
     assert isinstance(when, datetime)
     return when.isoformat()
+
+
+def _nanoseconds_text(when: int) -> str:
+    """Unix nanoseconds as "YYYY-MM-DD HH:MM:SS.ffffff" UTC (truncated to microseconds)."""
+    micros = when // 1000
+    return f"{_second_text(micros // 1_000_000)}.{micros % 1_000_000:06d}"
 
 
 _COPY_CHUNK = 2_000  # rows per COPY write: the server stores a chunk while the next is formatted
