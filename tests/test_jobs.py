@@ -247,19 +247,25 @@ class _RecordingClock:
 
 
 def _contend(
-    url: str, holder: str, seconds: float, ttl: float, start: Barrier, out: Queue[tuple[str, list[Held]]]
+    url: str, holder: str, handovers: int, ttl: float, start: Barrier, out: Queue[tuple[str, list[Held]]]
 ) -> None:
+    """Race for the lease until its fencing token reaches `handovers` (it changed hands that often),
+    however long that takes on a loaded machine (within a minute)."""
     engine = create_engine(url)
     clock = _RecordingClock()
     leases = Leases(engine, clock)
     held: list[Held] = []
     leases.current("race")  # connected before the race starts
     start.wait(60)
-    deadline, n = time.monotonic() + seconds, 0
-    while time.monotonic() < deadline:
+    deadline, n, seen = time.monotonic() + 60, 0, 0
+    while seen < handovers and time.monotonic() < deadline:
         n += 1
+        if n % 8 == 0:
+            lease = leases.current("race")
+            seen = max(seen, 0 if lease is None else lease.token)
         token = leases.acquire("race", holder, ttl)
         if token is not None:
+            seen = max(seen, token)
             held.append((clock.last.timestamp(), clock.last.timestamp() + ttl, token))
             if n % 4 == 0 and leases.release("race", holder):  # False if it had expired already
                 held[-1] = (held[-1][0], clock.last.timestamp(), token)
@@ -272,8 +278,7 @@ def test_two_processes_never_hold_one_lease_at_once(database_url: str, registry:
     context = multiprocessing.get_context("spawn")
     out, start = context.Queue(), context.Barrier(2)
     processes = [
-        context.Process(target=_contend, args=(database_url, f"p{i}", 1.0, 0.004, start, out))
-        for i in range(2)
+        context.Process(target=_contend, args=(database_url, f"p{i}", 6, 0.004, start, out)) for i in range(2)
     ]
     for process in processes:
         process.start()
