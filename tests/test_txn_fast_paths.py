@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,14 +18,9 @@ from charter.clock import ManualClock
 from charter.service.registry import Registry
 from charter.stats.moments import Moments
 from charter.storage import txn_moments
-from charter.storage.transactions import (
-    _pg_time,
-    _sqlite_time,
-    metrics_json,
-    uuid7_parts,
-    uuid7_text,
-    uuid7_time,
-)
+from charter.storage.schema import transactions
+from charter.storage.transactions import uuid7_parts, uuid7_text, uuid7_time
+from charter.storage.txn_writes import metrics_json, utc_text
 from tests.test_slot_helpers import PLAN, World, world
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -39,8 +35,8 @@ def w(registry: Registry, tmp_path: Path, clock: ManualClock) -> World:
 @given(ns=NANOS)
 def test_a_time_in_nanoseconds_is_stored_as_its_datetime_would_be(ns: int) -> None:
     when = EPOCH + timedelta(microseconds=ns // 1000)
-    assert _sqlite_time(ns) == _sqlite_time(when)
-    assert datetime.fromisoformat(_pg_time(ns)) == when
+    assert utc_text(ns) == utc_text(when)
+    assert datetime.fromisoformat(utc_text(ns) + "+00") == when
 
 
 @given(ns=NANOS)
@@ -232,3 +228,48 @@ def test_text_with_tabs_newlines_and_backslashes_is_stored_as_it_was(w: World, t
             assert stored is not None
             assert (stored.key, stored.error, stored.stage) == (odd, odd, "odd\tstage")
             assert stored.metrics == line["metrics"] and stored.inputs == line["inputs"]
+
+
+def test_the_writer_stores_each_record_as_its_spool_line_describes_it(w: World) -> None:
+    """The writer's grouped columns against the plain per-record description (`record_fields`, the
+    spool's JSON): errors, sampled inputs, fallbacks (stale), shadow runs, several decisions."""
+    from charter.service.recorder import record_fields
+
+    w.admin.policies.apply({"drift": {"input_sample_rate": 1.0}})
+    recorder = w.sam.recorder
+    recorder.wall_clock = True
+    recorder.flush_interval = 3600
+    w.olga.rollouts.start("agent", release=w.candidate, rollback_plan=PLAN)  # shadow stage
+    txns = []
+    for i in range(60):
+        try:
+            with w.sam.transaction("agent", key=None if i % 7 == 0 else f"k\t{i}") as txn:
+                txn.record(inputs={"n": i, "text": "a\nb"} if i % 3 == 0 else None, quality=i / 60)
+                if i % 4 == 0:
+                    txn.record_shadow(quality=0.5, cost=float(i))
+                txn.fallback = i % 5 == 0
+                if i % 6 == 0:
+                    raise ValueError(f"boom\\{i}")
+        except ValueError:
+            pass
+        txns.append(txn)
+    assert w.sam.flush().written == 60 + 15
+    expected = [fields for txn in txns for fields in record_fields(txn)]
+    with w.admin.store.read() as tx:
+        digests = dict(tx.conn.exec_driver_sql("SELECT id, digest FROM releases").fetchall())
+        rows = tx.conn.execute(sa.select(transactions)).mappings().all()
+    names = {"release_id": "release", "rollout_id": "rollout"}
+    got = {}
+    for r in rows:
+        record = {names.get(k, k): v for k, v in r.items()}
+        record.update(
+            time=r["time"].isoformat(), slot="agent", release=digests[r["release_id"]],
+            stale=bool(r["stale"]),
+            metrics=json.loads(r["metrics"]), inputs=r["inputs"] and json.loads(r["inputs"]),
+        )  # fmt: skip
+        del record["slot_id"]
+        got[r["id"]] = record
+    assert len(got) == len(expected)
+    for fields in expected:
+        assert got[fields["id"]] == fields
+    assert sum(1 for f in expected if f["stale"]) == 12 + 3 and sum(1 for f in expected if f["error"]) == 10

@@ -27,7 +27,8 @@ from charter.service.access import authorize
 from charter.service.releases import require_slot, resolve_release
 from charter.storage.engine import WRITE
 from charter.storage.store import Tx
-from charter.storage.transactions import TxnRow, metrics_json, uuid7
+from charter.storage.transactions import uuid7
+from charter.storage.txn_writes import TxnRow, metrics_json
 
 if TYPE_CHECKING:
     from charter.service.registry import Registry
