@@ -203,3 +203,33 @@ def test_statement_sizes_add_up_and_are_few(n: int) -> None:
 def test_metrics_json_of_many_is_each_ones_json() -> None:
     many = [{"a": 1.5, "b": -0.0}, {}, {"100%": 3e-9}, {"a": 2.0, "b": 1e300}, {'q"': 0.25}]
     assert metrics_jsons(many) == [metrics_json(m) for m in many]
+
+
+def test_a_deferred_write_leaves_its_checkpoint_to_a_thread_that_copies_the_whole_log(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from charter.storage.wal import AUTOCHECKPOINT, WalCheckpointer
+
+    sqlite = engine.dialect.name == "sqlite"
+    wal = WalCheckpointer(engine)
+    done: list[tuple[int, int, int]] = []
+    checkpoint = wal.checkpoint
+    monkeypatch.setattr(wal, "checkpoint", lambda: done.append(checkpoint()) or done[-1])
+
+    def autocheckpoint(conn: Connection) -> int:
+        return int(conn.connection.dbapi_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0])  # type: ignore[union-attr]
+
+    with engine.connect() as conn:
+        with wal.deferred(conn), conn.begin():
+            if sqlite:
+                assert autocheckpoint(conn) == 0  # the commit copies nothing into the database file
+            TransactionRepo(conn).insert_many(records(2000, seed=6), fresh_ids=True)
+        if sqlite:
+            assert autocheckpoint(conn) == AUTOCHECKPOINT  # the pooled connection as it was
+    assert wal.wait(60)
+    wal.close()
+    if sqlite:
+        (busy, logged, copied), *_ = done
+        assert busy == 0 and logged == copied > 0  # the whole log, by the thread
+    else:
+        assert done == []  # PostgreSQL: nothing to do

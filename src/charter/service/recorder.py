@@ -74,6 +74,7 @@ from charter.storage.engine import WRITE
 from charter.storage.store import Tx
 from charter.storage.transactions import CHUNK, TransactionRepo, uuid7, uuid7_parts, uuid7_text, uuid7_texts
 from charter.storage.txn_writes import Group, metrics_jsons
+from charter.storage.wal import WalCheckpointer
 
 if TYPE_CHECKING:
     from charter.service.registry import Registry
@@ -311,6 +312,7 @@ class Recorder(RecordQueue):
             batch_size=batch_size,
         )
         self.registry = registry
+        self._wal = WalCheckpointer(registry.store.engine)
         self.spool = spool or registry.settings.home / "spool"
         self._ids: dict[tuple[str, str], tuple[int, int]] = {}  # (slot, release digest) → ids
         self._served: dict[int, tuple[RouteDecision, tuple[Any, ...]]] = {}  # id(decision) → its fields
@@ -324,6 +326,10 @@ class Recorder(RecordQueue):
 
     def router(self) -> RouterLike:
         return self.registry.router
+
+    def close(self) -> None:
+        super().close()
+        self._wal.close()
 
     def flush(self) -> FlushReport:
         """Write everything pending (and replay the spool); what cannot be written is spooled."""
@@ -346,7 +352,13 @@ class Recorder(RecordQueue):
             return FlushReport(written, 0, replayed)
 
     def _write(self, batch: list[Txn]) -> int:
-        with self.registry.store.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+        engine = self.registry.store.engine
+        # SQLite: the log is checkpointed after the commit by a thread of its own (storage/wal.py)
+        with (
+            engine.connect().execution_options(**{WRITE: True}) as conn,
+            self._wal.deferred(conn),
+            conn.begin(),
+        ):
             # the decisions' ids first: no other statement can run on the connection during a COPY
             for d in {id(txn.decision): txn.decision for txn in batch}.values():
                 self._served_fields(conn, d)
