@@ -273,3 +273,57 @@ def test_the_writer_stores_each_record_as_its_spool_line_describes_it(w: World) 
     for fields in expected:
         assert got[fields["id"]] == fields
     assert sum(1 for f in expected if f["stale"]) == 12 + 3 and sum(1 for f in expected if f["error"]) == 10
+
+
+def test_an_ingested_file_is_stored_as_its_lines_say_with_the_sums_its_records_give(
+    w: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Times kept as nanoseconds, ids made from them, duplicates skipped (in the file and stored
+    already), and a bad line refusing its batch by number; the sums equal those recomputed from the
+    stored records."""
+    import charter.service.ingest as ingest_module
+    from charter.errors import InvalidInput
+
+    monkeypatch.setattr(ingest_module, "INGEST_BATCH", 4)
+    w.olga.rollouts.start("agent", release=w.candidate, rollback_plan=PLAN)
+    zones = ["Z", "+05:30", "", "-00:00", ".5Z", ".123456-07:00"]
+    ids = {0: 1, 3: 2, 6: 1, 9: 3}  # line 7 repeats line 1's id; lines 13-24 (3 batches) have none
+    lines = [
+        {
+            "time": f"2026-03-02T{9 + i % 3:02d}:{i:02d}:07{zones[i % len(zones)]}",
+            "release": (w.candidate if i % 2 else w.production)[:12],
+            "metrics": {"quality": i / 10, "format_ok": i % 2 == 0},
+            **({"id": str(uuid.UUID(int=ids[i]))} if i in ids else {}),
+        }
+        for i in range(24)
+    ]
+    path = tmp_path / "records.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert w.sam.ingest("agent", path).inserted == 20 + 3
+    assert w.sam.ingest("agent", path).inserted == 20  # the ids given are stored already
+    first_time: dict[str, datetime] = {}
+    for line in lines:
+        if "id" in line:
+            when = datetime.fromisoformat(line["time"])
+            first_time.setdefault(line["id"], when if when.tzinfo else when.replace(tzinfo=UTC))
+    with w.admin.store.read() as tx:
+        stored = dict(tx.conn.execute(sa.select(transactions.c.id, transactions.c.time)).all())
+        assert len(stored) == 43 and {i: stored[i] for i in first_time} == first_time
+        query = "SELECT * FROM txn_moments ORDER BY rollout_id, span, arm, metric, bucket"
+        kept = {tuple(r[:5]): r[5:] for r in tx.conn.exec_driver_sql(query)}
+        txn_moments.rebuild(tx.conn)
+        rebuilt = {tuple(r[:5]): r[5:] for r in tx.conn.exec_driver_sql(query)}
+        tx.conn.rollback()
+    assert kept.keys() == rebuilt.keys() and kept
+    for key, (n, total, squares) in rebuilt.items():
+        assert (
+            kept[key][0] == n
+            and kept[key][1] == pytest.approx(total)
+            and kept[key][2] == pytest.approx(squares)
+        )
+    bad = [*lines[12:17], {**lines[17], "metrics": {"quality": "high"}}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in bad))
+    with pytest.raises(InvalidInput, match="line 6: metric quality="):
+        w.sam.ingest("agent", path)
+    with w.admin.store.read() as tx:
+        assert tx.transactions.count() == 43 + 4  # the first batch; not line 5, in the refused one
