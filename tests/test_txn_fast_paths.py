@@ -5,16 +5,19 @@ decision fields looked up once per decision."""
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from charter.clock import ManualClock
+from charter.errors import InvalidInput
+from charter.service.ingest import _time, check_metrics
 from charter.service.registry import Registry
 from charter.stats.moments import Moments
 from charter.storage import txn_moments
@@ -327,3 +330,49 @@ def test_an_ingested_file_is_stored_as_its_lines_say_with_the_sums_its_records_g
         w.sam.ingest("agent", path)
     with w.admin.store.read() as tx:
         assert tx.transactions.count() == 43 + 4  # the first batch; not line 5, in the refused one
+
+
+def plain_check(metrics: dict[str, object]) -> dict[str, float]:
+    """The metrics rule written plainly: names of 1–200 characters; finite numbers, true/false as 1/0."""
+    out = {}
+    for name, value in metrics.items():
+        if not 0 < len(name) <= 200:
+            raise InvalidInput("name")
+        if isinstance(value, bool) or (isinstance(value, int | float) and math.isfinite(value)):
+            out[name] = float(value)
+        else:
+            raise InvalidInput("value")
+    return out
+
+
+VALUES = st.one_of(
+    st.floats(), st.integers(-(10**300), 10**300), st.booleans(), st.none(), st.text(max_size=3)
+)
+
+
+@settings(deadline=None)
+@given(metrics=st.dictionaries(st.text(max_size=202), VALUES, max_size=4))
+def test_checked_metrics_follow_the_plain_rule(metrics: dict[str, object]) -> None:
+    try:
+        expected: object = plain_check(metrics)
+    except InvalidInput:
+        expected = InvalidInput
+    try:
+        got: object = check_metrics(metrics)
+        assert all(type(v) is float for v in got.values())  # type: ignore[attr-defined]
+    except InvalidInput:
+        got = InvalidInput
+    assert got == expected
+
+
+@settings(deadline=None)
+@given(
+    when=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    zone=st.sampled_from(["", "Z", "+00:00", "+05:30", "-07:00", "+14:00"]),
+)
+def test_a_time_text_is_read_as_iso_8601_with_no_zone_meaning_utc(when: datetime, zone: str) -> None:
+    text = when.isoformat() + zone
+    parsed = datetime.fromisoformat(text)
+    expected = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    got = _time(text)
+    assert got == expected and got.tzinfo is UTC

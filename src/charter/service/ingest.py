@@ -14,7 +14,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from math import isfinite
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -27,7 +27,7 @@ from charter.service.access import authorize
 from charter.service.releases import require_slot, resolve_release
 from charter.storage.engine import WRITE
 from charter.storage.store import Tx
-from charter.storage.transactions import uuid7
+from charter.storage.transactions import uuid7_parts, uuid7_text
 from charter.storage.txn_writes import TxnRow, metrics_json
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ MAX_ERROR = 2000
 MAX_METRIC_NAME = 200  # txn_moments.metric
 _ARMS = frozenset(a.value for a in Arm)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 def check_metrics(metrics: Mapping[str, Any], _longest: int = MAX_METRIC_NAME) -> dict[str, float]:
@@ -49,6 +48,8 @@ def check_metrics(metrics: Mapping[str, Any], _longest: int = MAX_METRIC_NAME) -
         kind = type(value)
         if kind is float and value - value == 0.0 and 0 < len(name) <= _longest:
             out[name] = value
+        elif kind is int and 0 < len(name) <= _longest:  # not bool: type() is exact
+            out[name] = float(value)
         else:
             out[name] = _checked(name, value)
     return out
@@ -272,10 +273,11 @@ def _row(
     if arm not in _ARMS:
         raise InvalidInput(f"{_where(item)}: arm {arm!r} is not one of baseline, candidate, shadow")
     # stored as Unix nanoseconds (exact; the databases' text and the sums are made faster from them)
-    ns = (when - _EPOCH) // _MICROSECOND * 1000
+    since = when - _EPOCH
+    ns = ((since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds) * 1000
     txn_id = get("id")
     if txn_id is None:
-        txn_id = uuid7(ms=ns // 1_000_000)
+        txn_id = uuid7_text(uuid7_parts(ns // 1_000_000))
     else:
         try:
             txn_id = str(uuid.UUID(str(txn_id)))
@@ -324,6 +326,14 @@ def _optional(item: Mapping[str, Any], key: str, kind: Callable[[Any], Any]) -> 
 
 
 def _time(value: Any) -> datetime:
+    if type(value) is str:  # the common case first
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            return parse_time(value)
+        if when.tzinfo is UTC:
+            return when
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     text = str(value)
