@@ -2,9 +2,10 @@
 
 Transaction records are data, not audit events: they are written in large batches by the
 recorder's background thread (or by `charter txn ingest`), never one by one, and never through the
-ORM-ish layers. Writes go straight to the driver — `executemany` of one precompiled INSERT on
-SQLite, `COPY … FROM STDIN` on PostgreSQL — and a batch whose ids may already be stored (a replayed
-spool, a re-ingested file) skips the duplicates instead of failing (and leaves them out of the sums).
+ORM-ish layers. Writes go straight to the driver, a routing decision's records at a time
+(`charter.storage.txn_writes`: multi-row INSERTs on SQLite, `COPY … FROM STDIN` on PostgreSQL,
+streamed chunk by chunk), and a batch whose ids may already be stored (a replayed spool, a
+re-ingested file) skips the duplicates instead of failing (and leaves them out of the sums).
 
 The gate never loads records: `daily_moments` returns, per arm, metric and UTC day, the moments
 of the rollout's records in a window, from `COUNT(x), SUM(x), SUM(x·x)` that every insert adds to
