@@ -5,26 +5,25 @@ decision fields looked up once per decision."""
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+import sqlalchemy as sa
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from charter.clock import ManualClock
+from charter.errors import InvalidInput
+from charter.service.ingest import _time, check_metrics
 from charter.service.registry import Registry
 from charter.stats.moments import Moments
 from charter.storage import txn_moments
-from charter.storage.transactions import (
-    _pg_time,
-    _sqlite_time,
-    metrics_json,
-    uuid7_parts,
-    uuid7_text,
-    uuid7_time,
-)
+from charter.storage.schema import transactions
+from charter.storage.transactions import uuid7_parts, uuid7_text, uuid7_time
+from charter.storage.txn_writes import metrics_json, utc_text
 from tests.test_slot_helpers import PLAN, World, world
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -39,8 +38,8 @@ def w(registry: Registry, tmp_path: Path, clock: ManualClock) -> World:
 @given(ns=NANOS)
 def test_a_time_in_nanoseconds_is_stored_as_its_datetime_would_be(ns: int) -> None:
     when = EPOCH + timedelta(microseconds=ns // 1000)
-    assert _sqlite_time(ns) == _sqlite_time(when)
-    assert datetime.fromisoformat(_pg_time(ns)) == when
+    assert utc_text(ns) == utc_text(when)
+    assert datetime.fromisoformat(utc_text(ns) + "+00") == when
 
 
 @given(ns=NANOS)
@@ -232,3 +231,148 @@ def test_text_with_tabs_newlines_and_backslashes_is_stored_as_it_was(w: World, t
             assert stored is not None
             assert (stored.key, stored.error, stored.stage) == (odd, odd, "odd\tstage")
             assert stored.metrics == line["metrics"] and stored.inputs == line["inputs"]
+
+
+def test_the_writer_stores_each_record_as_its_spool_line_describes_it(w: World) -> None:
+    """The writer's grouped columns against the plain per-record description (`record_fields`, the
+    spool's JSON): errors, sampled inputs, fallbacks (stale), shadow runs, several decisions."""
+    from charter.service.recorder import record_fields
+
+    w.admin.policies.apply({"drift": {"input_sample_rate": 1.0}})
+    recorder = w.sam.recorder
+    recorder.wall_clock = True
+    recorder.flush_interval = 3600
+    w.olga.rollouts.start("agent", release=w.candidate, rollback_plan=PLAN)  # shadow stage
+    txns = []
+    for i in range(60):
+        try:
+            with w.sam.transaction("agent", key=None if i % 7 == 0 else f"k\t{i}") as txn:
+                txn.record(inputs={"n": i, "text": "a\nb"} if i % 3 == 0 else None, quality=i / 60)
+                if i % 4 == 0:
+                    txn.record_shadow(quality=0.5, cost=float(i))
+                txn.fallback = i % 5 == 0
+                if i % 6 == 0:
+                    raise ValueError(f"boom\\{i}")
+        except ValueError:
+            pass
+        txns.append(txn)
+    assert w.sam.flush().written == 60 + 15
+    expected = [fields for txn in txns for fields in record_fields(txn)]
+    with w.admin.store.read() as tx:
+        digests = dict(tx.conn.exec_driver_sql("SELECT id, digest FROM releases").fetchall())
+        rows = tx.conn.execute(sa.select(transactions)).mappings().all()
+    names = {"release_id": "release", "rollout_id": "rollout"}
+    got = {}
+    for r in rows:
+        record = {names.get(k, k): v for k, v in r.items()}
+        record.update(
+            time=r["time"].isoformat(), slot="agent", release=digests[r["release_id"]],
+            stale=bool(r["stale"]),
+            metrics=json.loads(r["metrics"]), inputs=r["inputs"] and json.loads(r["inputs"]),
+        )  # fmt: skip
+        del record["slot_id"]
+        got[r["id"]] = record
+    assert len(got) == len(expected)
+    for fields in expected:
+        assert got[fields["id"]] == fields
+    assert sum(1 for f in expected if f["stale"]) == 12 + 3 and sum(1 for f in expected if f["error"]) == 10
+
+
+def test_an_ingested_file_is_stored_as_its_lines_say_with_the_sums_its_records_give(
+    w: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Times kept as nanoseconds, ids made from them, duplicates skipped (in the file and stored
+    already), and a bad line refusing its batch by number; the sums equal those recomputed from the
+    stored records."""
+    import charter.service.ingest as ingest_module
+    from charter.errors import InvalidInput
+
+    monkeypatch.setattr(ingest_module, "INGEST_BATCH", 4)
+    w.olga.rollouts.start("agent", release=w.candidate, rollback_plan=PLAN)
+    zones = ["Z", "+05:30", "", "-00:00", ".5Z", ".123456-07:00"]
+    ids = {0: 1, 3: 2, 6: 1, 9: 3}  # line 7 repeats line 1's id; lines 13-24 (3 batches) have none
+    lines = [
+        {
+            "time": f"2026-03-02T{9 + i % 3:02d}:{i:02d}:07{zones[i % len(zones)]}",
+            "release": (w.candidate if i % 2 else w.production)[:12],
+            "metrics": {"quality": i / 10, "format_ok": i % 2 == 0},
+            **({"id": str(uuid.UUID(int=ids[i]))} if i in ids else {}),
+        }
+        for i in range(24)
+    ]
+    path = tmp_path / "records.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert w.sam.ingest("agent", path).inserted == 20 + 3
+    assert w.sam.ingest("agent", path).inserted == 20  # the ids given are stored already
+    first_time: dict[str, datetime] = {}
+    for line in lines:
+        if "id" in line:
+            when = datetime.fromisoformat(line["time"])
+            first_time.setdefault(line["id"], when if when.tzinfo else when.replace(tzinfo=UTC))
+    with w.admin.store.read() as tx:
+        stored = dict(tx.conn.execute(sa.select(transactions.c.id, transactions.c.time)).all())
+        assert len(stored) == 43 and {i: stored[i] for i in first_time} == first_time
+        query = "SELECT * FROM txn_moments ORDER BY rollout_id, span, arm, metric, bucket"
+        kept = {tuple(r[:5]): r[5:] for r in tx.conn.exec_driver_sql(query)}
+        txn_moments.rebuild(tx.conn)
+        rebuilt = {tuple(r[:5]): r[5:] for r in tx.conn.exec_driver_sql(query)}
+        tx.conn.rollback()
+    assert kept.keys() == rebuilt.keys() and kept
+    for key, (n, total, squares) in rebuilt.items():
+        assert (
+            kept[key][0] == n
+            and kept[key][1] == pytest.approx(total)
+            and kept[key][2] == pytest.approx(squares)
+        )
+    bad = [*lines[12:17], {**lines[17], "metrics": {"quality": "high"}}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in bad))
+    with pytest.raises(InvalidInput, match="line 6: metric quality="):
+        w.sam.ingest("agent", path)
+    with w.admin.store.read() as tx:
+        assert tx.transactions.count() == 43 + 4  # the first batch; not line 5, in the refused one
+
+
+def plain_check(metrics: dict[str, object]) -> dict[str, float]:
+    """The metrics rule written plainly: names of 1–200 characters; finite numbers, true/false as 1/0."""
+    out = {}
+    for name, value in metrics.items():
+        if not 0 < len(name) <= 200:
+            raise InvalidInput("name")
+        if isinstance(value, bool) or (isinstance(value, int | float) and math.isfinite(value)):
+            out[name] = float(value)
+        else:
+            raise InvalidInput("value")
+    return out
+
+
+VALUES = st.one_of(
+    st.floats(), st.integers(-(10**300), 10**300), st.booleans(), st.none(), st.text(max_size=3)
+)
+
+
+@settings(deadline=None)
+@given(metrics=st.dictionaries(st.text(max_size=202), VALUES, max_size=4))
+def test_checked_metrics_follow_the_plain_rule(metrics: dict[str, object]) -> None:
+    try:
+        expected: object = plain_check(metrics)
+    except InvalidInput:
+        expected = InvalidInput
+    try:
+        got: object = check_metrics(metrics)
+        assert all(type(v) is float for v in got.values())  # type: ignore[attr-defined]
+    except InvalidInput:
+        got = InvalidInput
+    assert got == expected
+
+
+@settings(deadline=None)
+@given(
+    when=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    zone=st.sampled_from(["", "Z", "+00:00", "+05:30", "-07:00", "+14:00"]),
+)
+def test_a_time_text_is_read_as_iso_8601_with_no_zone_meaning_utc(when: datetime, zone: str) -> None:
+    text = when.isoformat() + zone
+    parsed = datetime.fromisoformat(text)
+    expected = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    got = _time(text)
+    assert got == expected and got.tzinfo is UTC

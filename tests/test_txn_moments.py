@@ -22,7 +22,8 @@ from sqlalchemy.engine import Connection, Engine
 from charter.stats.moments import Moments
 from charter.storage import txn_moments
 from charter.storage.engine import create_engine
-from charter.storage.transactions import TransactionRepo, TxnRow, metrics_json
+from charter.storage.transactions import TransactionRepo
+from charter.storage.txn_writes import TxnRow, metrics_json
 
 BASE = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)  # the records' 3 days hold two UTC midnights
 RANGE_US = 3 * 24 * 3600 * 1_000_000

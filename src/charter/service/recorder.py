@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextvars import Token
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from pathlib import Path
 from time import time_ns
 from types import TracebackType
@@ -71,7 +72,9 @@ from charter.service.ingest import (
 from charter.service.txn_context import CURRENT
 from charter.storage.engine import WRITE
 from charter.storage.store import Tx
-from charter.storage.transactions import TransactionRepo, TxnRow, metrics_json, uuid7, uuid7_parts, uuid7_text
+from charter.storage.transactions import CHUNK, TransactionRepo, uuid7, uuid7_parts, uuid7_text, uuid7_texts
+from charter.storage.txn_writes import Group, metrics_jsons
+from charter.storage.wal import WalCheckpointer
 
 if TYPE_CHECKING:
     from charter.service.registry import Registry
@@ -309,6 +312,7 @@ class Recorder(RecordQueue):
             batch_size=batch_size,
         )
         self.registry = registry
+        self._wal = WalCheckpointer(registry.store.engine)
         self.spool = spool or registry.settings.home / "spool"
         self._ids: dict[tuple[str, str], tuple[int, int]] = {}  # (slot, release digest) → ids
         self._served: dict[int, tuple[RouteDecision, tuple[Any, ...]]] = {}  # id(decision) → its fields
@@ -322,6 +326,10 @@ class Recorder(RecordQueue):
 
     def router(self) -> RouterLike:
         return self.registry.router
+
+    def close(self) -> None:
+        super().close()
+        self._wal.close()
 
     def flush(self) -> FlushReport:
         """Write everything pending (and replay the spool); what cannot be written is spooled."""
@@ -344,43 +352,78 @@ class Recorder(RecordQueue):
             return FlushReport(written, 0, replayed)
 
     def _write(self, batch: list[Txn]) -> int:
-        with self.registry.store.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
-            rows, metrics = self._rows(conn, batch)
-            return TransactionRepo(conn).insert_many(rows, fresh_ids=True, metrics=metrics)
+        engine = self.registry.store.engine
+        # SQLite: the log is checkpointed after the commit by a thread of its own (storage/wal.py)
+        with (
+            engine.connect().execution_options(**{WRITE: True}) as conn,
+            self._wal.deferred(conn),
+            conn.begin(),
+        ):
+            # the decisions' ids first: no other statement can run on the connection during a COPY
+            for d in {id(txn.decision): txn.decision for txn in batch}.values():
+                self._served_fields(conn, d)
+                if d.shadow is not None:
+                    self._fields(conn, d, shadow=True)
+            # chunks made as the repository asks for them: PostgreSQL stores one while the next is made
+            return TransactionRepo(conn).insert_chunks(
+                self._groups(conn, batch[start : start + CHUNK]) for start in range(0, len(batch), CHUNK)
+            )
 
-    def _rows(self, conn: Any, batch: list[Txn]) -> tuple[list[TxnRow], list[dict[str, float]]]:
-        """The records of `batch` as stored, and their metrics. The fields a decision gives (slot
-        and release ids, arm, rollout, stage, table version, stale) are looked up once per decision:
-        the router hands out the same few decision objects."""
-        rows: list[Any] = []
-        metrics: list[dict[str, float]] = []
-        served = self._served
-        if len(served) > 10_000:
-            served.clear()
-        append, add_metrics, dumps = rows.append, metrics.append, json.dumps
-        for txn in batch:
-            d = txn.decision
-            known = served.get(id(d))
-            if known is None or known[0] is not d:
-                known = served[id(d)] = (d, self._fields(conn, d, shadow=False))
-            inputs = txn.inputs
-            values = txn.metrics
-            fields = known[1] if not txn.fallback else (*known[1][:6], True)  # stale: a fallback served
-            append((
-                txn.id, txn._at, *fields, txn._latency, txn.error, txn.key, metrics_json(values),
-                None if inputs is None else dumps(inputs, default=str), None,
-            ))  # fmt: skip  # a plain tuple in TxnRow's order: cheaper to make
-            add_metrics(values)
+    def _groups(self, conn: Any, txns: list[Txn]) -> list[Group]:
+        """The records of `txns` (and of their shadow runs) as stored, grouped by the fields a
+        routing decision gives (slot and release ids, arm, rollout, stage, table version, stale),
+        as columns. Those fields are looked up once per decision: the router hands out the same
+        few decision objects."""
+        by_decision: dict[tuple[int, bool], list[Txn]] = {}
+        shadows: list[Txn] = []
+        for txn in txns:
+            key = (id(txn.decision), txn.fallback)
+            found = by_decision.get(key)
+            if found is None:
+                by_decision[key] = [txn]
+            else:
+                found.append(txn)
             if txn.shadow_metrics is not None:
-                fields = self._fields(conn, d, shadow=True)
-                if txn.fallback:
-                    fields = (*fields[:6], True)
-                append((
-                    txn.shadow_id(), txn._at, *fields, None, None, txn.key, metrics_json(txn.shadow_metrics),
-                    None, txn.id,
-                ))  # fmt: skip
-                add_metrics(txn.shadow_metrics)
-        return rows, metrics
+                shadows.append(txn)
+        groups: list[Group] = []
+        for group in by_decision.values():
+            values = list(map(_METRICS, group))
+            fields = _stale(self._served_fields(conn, group[0].decision), group[0].fallback)
+            groups.append(Group(
+                fields, uuid7_texts(map(_UUID, group)), list(map(_AT, group)),
+                list(map(_LATENCY, group)), list(map(_ERROR, group)), list(map(_KEY, group)),
+                metrics_jsons(values), _inputs(list(map(_INPUTS, group))), [None] * len(group), values,
+            ))  # fmt: skip
+        if shadows:
+            groups.extend(self._shadow_groups(conn, shadows))
+        return groups
+
+    def _shadow_groups(self, conn: Any, txns: list[Txn]) -> list[Group]:
+        """The records of shadow runs (arm `shadow`, the candidate release, `parent_id` the served
+        record's id)."""
+        by_decision: dict[tuple[int, bool], list[Txn]] = {}
+        for txn in txns:
+            by_decision.setdefault((id(txn.decision), txn.fallback), []).append(txn)
+        groups: list[Group] = []
+        for group in by_decision.values():
+            fields = _stale(self._fields(conn, group[0].decision, shadow=True), group[0].fallback)
+            values = [txn.shadow_metrics or {} for txn in group]
+            groups.append(Group(
+                fields, [txn.shadow_id() for txn in group], list(map(_AT, group)), [None] * len(group),
+                [None] * len(group), list(map(_KEY, group)), metrics_jsons(values), [None] * len(group),
+                [txn.id for txn in group], values,
+            ))  # fmt: skip
+        return groups
+
+    def _served_fields(self, conn: Any, d: RouteDecision) -> tuple[Any, ...]:
+        """The fields of a decision's served record, looked up once per decision object."""
+        served = self._served
+        known = served.get(id(d))
+        if known is None or known[0] is not d:
+            if len(served) > 10_000:
+                served.clear()
+            known = served[id(d)] = (d, self._fields(conn, d, shadow=False))
+        return known[1]
 
     def _fields(self, conn: Any, d: RouteDecision, *, shadow: bool) -> tuple[Any, ...]:
         """slot_id, release_id, arm, rollout_id, stage, table_version, stale of a decision's record."""
@@ -479,6 +522,27 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def _as_time(at: datetime | int) -> datetime:
     """A record's time: a datetime, or wall-clock nanoseconds since the epoch."""
     return at if isinstance(at, datetime) else _EPOCH + timedelta(microseconds=at // 1000)
+
+
+_METRICS = attrgetter("metrics")
+_UUID = attrgetter("_uuid")
+_AT = attrgetter("_at")
+_LATENCY = attrgetter("_latency")
+_ERROR = attrgetter("error")
+_KEY = attrgetter("key")
+_INPUTS = attrgetter("inputs")
+
+
+def _stale(fields: tuple[Any, ...], fallback: bool) -> Any:
+    """A decision's record fields, marked stale when something the request used was a fallback."""
+    return (*fields[:6], True) if fallback else fields
+
+
+def _inputs(column: list[dict[str, Any] | None]) -> list[str | None]:
+    """Sampled input features as JSON (most records have none)."""
+    if column.count(None) == len(column):
+        return column  # type: ignore[return-value]  # all None
+    return [None if inputs is None else json.dumps(inputs, default=str) for inputs in column]
 
 
 def _close_at_exit(ref: weakref.ref[RecordQueue]) -> None:

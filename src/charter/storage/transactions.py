@@ -2,9 +2,10 @@
 
 Transaction records are data, not audit events: they are written in large batches by the
 recorder's background thread (or by `charter txn ingest`), never one by one, and never through the
-ORM-ish layers. Writes go straight to the driver — `executemany` of one precompiled INSERT on
-SQLite, `COPY … FROM STDIN` on PostgreSQL — and a batch whose ids may already be stored (a replayed
-spool, a re-ingested file) skips the duplicates instead of failing (and leaves them out of the sums).
+ORM-ish layers. Writes go straight to the driver, a routing decision's records at a time
+(`charter.storage.txn_writes`: multi-row INSERTs on SQLite, `COPY … FROM STDIN` on PostgreSQL,
+streamed chunk by chunk), and a batch whose ids may already be stored (a replayed spool, a
+re-ingested file) skips the duplicates instead of failing (and leaves them out of the sums).
 
 The gate never loads records: `daily_moments` returns, per arm, metric and UTC day, the moments
 of the rollout's records in a window, from `COUNT(x), SUM(x), SUM(x·x)` that every insert adds to
@@ -25,57 +26,17 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from json.encoder import encode_basestring_ascii as _quote
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from charter.stats.moments import Moments
 from charter.storage import txn_moments
-from charter.storage.schema import UTCDateTime, transactions
+from charter.storage.schema import transactions
+from charter.storage.txn_writes import COLUMNS, Group, TxnRow, copy_text, groups_of, insert_sqlite, utc_text
 
 K = TypeVar("K")
-
-COLUMNS = (
-    "id",
-    "time",
-    "slot_id",
-    "release_id",
-    "arm",
-    "rollout_id",
-    "stage",
-    "table_version",
-    "stale",
-    "latency_ms",
-    "error",
-    "key",
-    "metrics",
-    "inputs",
-    "parent_id",
-)
-
-
-class TxnRow(NamedTuple):
-    """One record as stored. `metrics` and `inputs` are JSON text; `time` is aware UTC, or Unix
-    nanoseconds (what the recorder's wall clock gives: formatted for the database without making a
-    datetime)."""
-
-    id: str
-    time: datetime | int
-    slot_id: int
-    release_id: int
-    arm: str
-    rollout_id: str | None
-    stage: str | None
-    table_version: int | None
-    stale: bool
-    latency_ms: float | None
-    error: str | None
-    key: str | None
-    metrics: str
-    inputs: str | None
-    parent_id: str | None
 
 
 @dataclass(frozen=True)
@@ -130,11 +91,19 @@ def uuid7_parts(ms: int) -> UuidParts:
     return prefix, counter, _random_bits(62)
 
 
+_UUID_TEXT = "%s%03x-%04x-%012x"  # prefix, counter, variant and 14 random bits, 48 random bits
+
+
 def uuid7_text(parts: UuidParts) -> str:
     """The UUID string of `uuid7_parts`' answer."""
     prefix, counter, bits = parts
-    tail = 0x8000_0000_0000_0000 | bits
-    return f"{prefix}{counter:03x}-{tail >> 48:04x}-{tail & 0xFFFF_FFFF_FFFF:012x}"
+    return _UUID_TEXT % (prefix, counter, 0x8000 | bits >> 48, bits & 0xFFFF_FFFF_FFFF)
+
+
+def uuid7_texts(parts: Iterable[UuidParts]) -> list[str]:
+    """`uuid7_text` of each, in one loop."""
+    text, low = _UUID_TEXT, 0xFFFF_FFFF_FFFF
+    return [text % (prefix, counter, 0x8000 | bits >> 48, bits & low) for prefix, counter, bits in parts]
 
 
 def uuid7_time(text: str) -> datetime:
@@ -145,9 +114,6 @@ def uuid7_time(text: str) -> datetime:
 
 # --- the repository --------------------------------------------------------------------------------
 
-_INSERT_SQLITE = (
-    f"INSERT OR IGNORE INTO transactions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-)
 _COPY_PG = f"COPY transactions ({', '.join(COLUMNS)}) FROM STDIN"
 _COPY_STAGE_PG = f"COPY charter_txn_stage ({', '.join(COLUMNS)}) FROM STDIN"
 _STAGE_PG = (
@@ -158,82 +124,8 @@ _MERGE_PG = (
     f"INSERT INTO transactions ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM charter_txn_stage "
     "ON CONFLICT (id) DO NOTHING RETURNING id"
 )
-_TIME = UTCDateTime()
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _escaped(value: str) -> str:
-    """A text value in PostgreSQL's COPY text format (most need no escape: checked first, in C)."""
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        return value.translate(_COPY_ESCAPES)
-    return value
-
-
-def _copy_text(rows: Sequence[TxnRow]) -> str:
-    """Rows in COPY's text format: built here in one pass, much faster than a row-by-row adapter.
-    Ids and slugs cannot hold a tab, newline or backslash; every other text is escaped."""
-    n = "\\N"
-    return "".join([
-        f"{i}\t{_pg_time(when)}\t{slot_id}\t{release_id}\t{arm}\t{n if rollout is None else rollout}\t"
-        f"{n if stage is None else _escaped(stage)}\t{n if version is None else version}\t"
-        f"{'t' if stale else 'f'}\t{n if latency is None else repr(latency)}\t"
-        f"{n if error is None else _escaped(error)}\t{n if key is None else _escaped(key)}\t"
-        f"{_escaped(metrics)}\t"
-        f"{n if inputs is None else _escaped(inputs)}\t{n if parent is None else parent}\n"
-        for (
-            i, when, slot_id, release_id, arm, rollout, stage, version, stale, latency, error, key, metrics,
-            inputs, parent,
-        ) in rows
-    ])  # fmt: skip
-
-
-# Unix second → "YYYY-MM-DD HH:MM:SS" UTC: records come in time order, so a batch needs few of them.
-_SECONDS: dict[int, str] = {}
-
-
-def _second_text(second: int) -> str:
-    text = _SECONDS.get(second)
-    if text is None:
-        if len(_SECONDS) >= 4096:
-            _SECONDS.clear()
-        text = _SECONDS[second] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
-    return text
-
-
-def _sqlite_time(when: datetime | int) -> str:
-    """How SQLAlchemy stores a UTC timestamp in SQLite (so ranges compare as text correctly);
-    `when` may be Unix nanoseconds (truncated to microseconds, as a datetime would be)."""
-    if type(when) is int:
-        return _nanoseconds_text(when)
-    assert isinstance(when, datetime)
-    if when.tzinfo is not UTC:
-        when = when.astimezone(UTC)
-    return when.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
-
-
-def _pg_time(when: datetime | int) -> str:
-    """A timestamp with time zone in COPY's text format."""
-    if type(when) is int:
-        return _nanoseconds_text(when) + "+00"
-    assert isinstance(when, datetime)
-    return when.isoformat()
-
-
-def _nanoseconds_text(when: int) -> str:
-    """Unix nanoseconds as "YYYY-MM-DD HH:MM:SS.ffffff" UTC (truncated to microseconds)."""
-    micros = when // 1000
-    return f"{_second_text(micros // 1_000_000)}.{micros % 1_000_000:06d}"
-
-
-_COPY_CHUNK = 2_000  # rows per COPY write: the server stores a chunk while the next is formatted
-
-
-def _copy(cursor: Any, statement: str, rows: Sequence[TxnRow]) -> None:
-    with cursor.copy(statement) as copy:
-        for start in range(0, len(rows), _COPY_CHUNK):
-            copy.write(_copy_text(rows[start : start + _COPY_CHUNK]))
+CHUNK = 2_000  # records per chunk the recorder makes: PostgreSQL stores one while the next is made
+Chunk = Sequence[Group]  # a chunk of records, grouped by decision
 
 
 # built once: a trace reads one record by id, and building the statement cost more than running it
@@ -260,50 +152,87 @@ class TransactionRepo:
         the caller has them (else they are parsed from the rows' JSON)."""
         if not rows:
             return 0
-        keep: Sequence[int] = range(len(rows))
         if not fresh_ids:
             keep = _first_of_each_id(rows)
             if len(keep) < len(rows):
                 rows = [rows[i] for i in keep]
                 if metrics is not None:
                     metrics = [metrics[i] for i in keep]
-        dbapi: Any = self.conn.connection.dbapi_connection
-        assert dbapi is not None
-        sqlite = self.conn.dialect.name == "sqlite"
+        values = metrics if metrics is not None else [_parsed(r[12]) for r in rows]
+        if fresh_ids:
+            return self.insert_chunks(
+                list(groups_of(rows[start : start + CHUNK], values[start : start + CHUNK]))
+                for start in range(0, len(rows), CHUNK)
+            )
+        return self._insert_known(list(groups_of(rows, values)))
+
+    def insert_chunks(self, chunks: Iterable[Chunk]) -> int:
+        """Store records whose ids were all just made (so none can be stored already), chunk by
+        chunk, with their sums; returns how many were stored. `chunks` may be made as they are
+        asked for: on PostgreSQL each is sent (in one COPY) as soon as it is made, and its sums
+        added up while the server stores it, so the server works while the next one is made."""
+        dbapi, sqlite = self._dbapi()
+        sums: txn_moments.Sums = {}
+        cursor = dbapi.cursor()
+        try:
+            if sqlite:
+                before = dbapi.total_changes
+                for chunk in chunks:
+                    for group in chunk:
+                        insert_sqlite(cursor, group)
+                        _add_sums(sums, group, None)
+                inserted = int(dbapi.total_changes - before)
+            else:
+                inserted = 0
+                with cursor.copy(_COPY_PG) as copy:
+                    for chunk in chunks:
+                        copy.write("".join([copy_text(group) for group in chunk]))
+                        for group in chunk:
+                            _add_sums(sums, group, None)
+                            inserted += len(group.ids)
+            txn_moments.add(cursor, sums, sqlite=sqlite)
+            return inserted
+        finally:
+            cursor.close()
+
+    def _insert_known(self, groups: list[Group]) -> int:
+        """Store records whose ids may be stored already (those are skipped: the first of each id
+        is kept, and only records inserted here add to the sums)."""
+        dbapi, sqlite = self._dbapi()
+        count = sum(len(group.ids) for group in groups)
         stored: set[str] | None = None  # the ids inserted, when not all of them were
         cursor = dbapi.cursor()
         try:
             if sqlite:
                 before = dbapi.total_changes
-                last = (
-                    None if fresh_ids else cursor.execute("SELECT max(rowid) FROM transactions").fetchone()[0]
-                )
-                # a generator: each parameter tuple is freed once bound (a list of them all is
-                # garbage the cyclic GC would traverse again and again during a large batch)
-                cursor.executemany(_INSERT_SQLITE, ((r[0], _sqlite_time(r[1]), *r[2:]) for r in rows))
+                last = cursor.execute("SELECT max(rowid) FROM transactions").fetchone()[0]
+                for group in groups:
+                    insert_sqlite(cursor, group)
                 inserted = int(dbapi.total_changes - before)
-                if inserted < len(rows):
+                if inserted < count:
                     cursor.execute("SELECT id FROM transactions WHERE rowid > ?", (last or 0,))
                     stored = {i for (i,) in cursor.fetchall()}
-            elif fresh_ids:
-                _copy(cursor, _COPY_PG, rows)
-                inserted = len(rows)
             else:
                 cursor.execute(_STAGE_PG)
-                _copy(cursor, _COPY_STAGE_PG, rows)
+                with cursor.copy(_COPY_STAGE_PG) as copy:
+                    for group in groups:
+                        copy.write(copy_text(group))
                 cursor.execute(_MERGE_PG)
                 stored = {i for (i,) in cursor.fetchall()}
                 inserted = len(stored)
                 cursor.execute("DELETE FROM charter_txn_stage")
-            records = (
-                (r[5], r[4], r[1], metrics[i] if metrics is not None else _parsed(r[12]))
-                for i, r in enumerate(rows)
-                if r[5] is not None and (stored is None or r[0] in stored)
-            )
-            txn_moments.add(cursor, txn_moments.accumulate(records), sqlite=sqlite)
+            sums: txn_moments.Sums = {}
+            for group in groups:
+                _add_sums(sums, group, stored)
+            txn_moments.add(cursor, sums, sqlite=sqlite)
             return inserted
         finally:
             cursor.close()
+
+    def _dbapi(self) -> tuple[Any, bool]:
+        dbapi: Any = self.conn.connection.dbapi_connection
+        assert dbapi is not None
+        return dbapi, self.conn.dialect.name == "sqlite"
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -487,8 +416,8 @@ class TransactionRepo:
         sqlite = self.conn.dialect.name == "sqlite"
         params: dict[str, Any] = {
             "rollout": rollout_id,
-            "start": _sqlite_time(start) if sqlite else start,
-            "end": _sqlite_time(end) if sqlite else end,
+            "start": utc_text(start) if sqlite else start,
+            "end": utc_text(end) if sqlite else end,
             **extra,
         }
         params.update({f"arm{i}": arm for i, arm in enumerate(arms)})
@@ -561,6 +490,19 @@ def _utc_day(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d")
 
 
+def _add_sums(sums: txn_moments.Sums, group: Group, stored: set[str] | None) -> None:
+    """Add a group's records (those in `stored`, when given) to `sums`."""
+    _, _, arm, rollout_id, *_ = group.decision
+    if rollout_id is None:
+        return
+    times, values = group.times, group.values
+    if stored is not None:
+        kept = [i for i, txn_id in enumerate(group.ids) if txn_id in stored]
+        if len(kept) < len(times):
+            times, values = [times[i] for i in kept], [values[i] for i in kept]
+    txn_moments.add_group(sums, rollout_id, arm, times, values)
+
+
 def _first_of_each_id(rows: Sequence[TxnRow]) -> list[int]:
     """The positions of the rows to store: the first of each id (the one INSERT keeps)."""
     first: dict[str, int] = {}
@@ -574,22 +516,3 @@ _NO_METRICS: Mapping[str, float] = {}
 
 def _parsed(metrics: str) -> Mapping[str, float]:
     return _NO_METRICS if metrics == "{}" else json.loads(metrics)
-
-
-# metric names (in order) → "%r" template of the JSON object: applications report the same few
-# metrics on every request, so each record's JSON is one dict lookup and one `%` away.
-_TEMPLATES: dict[tuple[str, ...], str] = {(): "{}"}
-
-
-def metrics_json(metrics: Mapping[str, float]) -> str:
-    """Metrics (finite floats, as `check_metrics` returns them) as compact JSON. Built by hand: a
-    float's repr is its JSON, and the C string encoder quotes the names (once per set of names)."""
-    names = tuple(metrics)
-    template = _TEMPLATES.get(names)
-    if template is None:
-        if len(_TEMPLATES) >= 1024:
-            _TEMPLATES.clear()
-            _TEMPLATES[()] = "{}"
-        template = "{" + ",".join([_quote(name).replace("%", "%%") + ":%r" for name in names]) + "}"
-        _TEMPLATES[names] = template
-    return template % tuple(metrics.values())

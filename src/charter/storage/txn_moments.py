@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from operator import mul
+from itertools import repeat
+from operator import floordiv, methodcaller, mul
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,31 +49,54 @@ UPSERT_PG = _UPSERT.format(p="%s")
 
 def accumulate(records: Iterable[tuple[str, str, datetime | int, Mapping[str, float]]]) -> Sums:
     """The sums of (rollout_id, arm, time, metrics) records, per minute and per hour (`time`: an
-    aware datetime or Unix nanoseconds).
-
-    Records are first grouped by rollout, arm, minute and the names of their metrics (an
-    application reports the same few on every request), then each group's columns are summed by
-    `sum` and `map(mul, …)` in C — in record order, as adding them one by one would."""
-    groups: dict[tuple[str, str, int, tuple[str, ...]], list[Mapping[str, float]]] = {}
+    aware datetime or Unix nanoseconds)."""
+    by_arm: dict[tuple[str, str], tuple[list[datetime | int], list[Mapping[str, float]]]] = {}
     for rollout_id, arm, when, metrics in records:
-        if not metrics:
-            continue
-        if type(when) is int:
-            minute = when // _MINUTE_NS * MINUTE
-        else:
-            assert isinstance(when, datetime)
-            minute = int(when.timestamp()) // MINUTE * MINUTE
-        key = (rollout_id, arm, minute, tuple(metrics))
+        found = by_arm.get((rollout_id, arm))
+        if found is None:
+            found = by_arm[rollout_id, arm] = ([], [])
+        found[0].append(when)
+        found[1].append(metrics)
+    out: Sums = {}
+    for (rollout_id, arm), (times, values) in by_arm.items():
+        add_group(out, rollout_id, arm, times, values)
+    return out
+
+
+_values = methodcaller("values")
+
+
+def add_group(
+    out: Sums,
+    rollout_id: str,
+    arm: str,
+    times: Sequence[datetime | int],
+    metrics: Sequence[Mapping[str, float]],
+) -> None:
+    """Add to `out` the sums of records of one rollout and arm (`times[i]`: when `metrics[i]` was
+    recorded, an aware datetime or Unix nanoseconds).
+
+    Records are first grouped by minute and the names of their metrics (an application reports
+    the same few on every request), the keys made in C; then each group's columns are summed by
+    `sum` and `map(mul, …)` in C — in record order, as adding them one by one would."""
+    if set(map(type, times)) <= {int}:
+        minutes: Iterable[int] = map(floordiv, times, repeat(_MINUTE_NS))
+    else:
+        minutes = (_minute(when) for when in times)
+    groups: dict[tuple[int, tuple[str, ...]], list[Mapping[str, float]]] = {}
+    for key, values in zip(zip(minutes, map(tuple, metrics), strict=True), metrics, strict=True):
         group = groups.get(key)
         if group is None:
-            groups[key] = [metrics]
+            groups[key] = [values]
         else:
-            group.append(metrics)
-    out: Sums = {}
-    for (rollout_id, arm, bucket, names), rows in groups.items():
+            group.append(values)
+    for (minute, names), rows in groups.items():
+        if not names:
+            continue
         n = len(rows)
+        bucket = minute * MINUTE
         hour = bucket // HOUR * HOUR
-        columns = zip(*(m.values() for m in rows), strict=True)  # no view kept per record: less for the GC
+        columns = zip(*map(_values, rows), strict=True)  # no view kept per record: less for the GC
         for name, column in zip(names, columns, strict=True):
             total, squares = sum(column), sum(map(mul, column, column))
             for span, start in ((MINUTE, bucket), (HOUR, hour)):
@@ -83,7 +107,14 @@ def accumulate(records: Iterable[tuple[str, str, datetime | int, Mapping[str, fl
                     acc[0] += n
                     acc[1] += total
                     acc[2] += squares
-    return out
+
+
+def _minute(when: datetime | int) -> int:
+    """The Unix minute (number) of a time."""
+    if type(when) is int:
+        return when // _MINUTE_NS
+    assert isinstance(when, datetime)
+    return int(when.timestamp()) // MINUTE
 
 
 def add(dbapi_cursor: Any, sums: Sums, *, sqlite: bool) -> None:
