@@ -124,7 +124,7 @@ class ProvenanceService:
         more statement (`charter.storage.trace_reads`)."""
         text = txn_id.strip().lower()
         memo, actor = self._memo, self.registry.actor
-        with self.registry.store.read() as tx:
+        with self.registry.store.read_each() as tx:  # (a snapshot in common is not needed:)
             at = memo.catch_up(tx.ledger, actor)  # first: everything read below is at least this new
             memo.get(("authorised",), lambda: (authorize(tx, actor, Action.READ), (f"user:{actor}",)), at)
             record = tx.transactions.get(text)
