@@ -145,7 +145,6 @@ def _plain(tx: Tx, kinds: Iterable[str], release_id: int, rollout_id: str | None
         chain if CHAIN in wanted else None,
         tx.slots.slot_periods(release.slot_id) if PERIODS in wanted else None,
         found,
-        found is not None,
     )  # fmt: skip
 
 
@@ -198,7 +197,7 @@ def test_a_rollout_that_is_not_there_is_not_found(scenario: Scenario) -> None:
     with scenario.w.admin.store.read() as tx:
         release_id, _ = _pairs(tx)[0]
         found = read_trace(tx.conn, [ROLLOUT], release_id=release_id, rollout_id="no-such-rollout")
-    assert found.rollout is None and not found.rollout_found
+    assert found == TraceReads()
     with pytest.raises(ValueError, match="needs its id"):
         read_trace(tx.conn, [ROLLOUT], release_id=release_id)
 

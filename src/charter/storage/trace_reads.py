@@ -100,15 +100,14 @@ class ChainRecords:
 
 @dataclass(frozen=True)
 class TraceReads:
-    """What one `read_trace` call returned; a kind not asked for is None. `rollout` is None too
-    when there is no such rollout (then `rollout_found` is False)."""
+    """What one `read_trace` call returned; a kind not asked for is None (and so is `rollout`
+    when there is no such rollout)."""
 
     release: ReleaseRecord | None = None
     version: ModelVersionRecord | None = None
     chain: ChainRecords | None = None
     periods: list[PeriodRecord] | None = None
     rollout: tuple[RolloutRecord, list[TransitionRecord]] | None = None
-    rollout_found: bool = False
 
 
 def read_trace(
@@ -309,7 +308,7 @@ def _records(
     if ROLLOUT in kinds and rows["rollout"]:
         steps = sorted(rows["transitions"], key=lambda r: r.revision)
         rollout = (_rollout(rows["rollout"][0]), [_transition(r) for r in steps])
-    return TraceReads(release, version, chain, periods, rollout, rollout is not None)
+    return TraceReads(release, version, chain, periods, rollout)
 
 
 def _chain(conn: Connection, rows: Mapping[str, list[Any]], prompt_ids: tuple[int, ...]) -> ChainRecords:
