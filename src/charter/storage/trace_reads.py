@@ -158,7 +158,6 @@ _PROMPT_IDS = (
     .where(release_prompts.c.release_id == _RELEASE_ID)
     .correlate(None)
 )
-_NEWER = prompt_validations.alias("newer")
 _PARENT, _PARENT_DATASET = dataset_versions.alias("parent"), datasets.alias("parent_dataset")
 _DATASETS = (  # with the ref of the version each is derived from (the repository reads it apart)
     _DATASET_VERSIONS.add_columns(
@@ -186,15 +185,7 @@ _PARTS: Mapping[str, tuple[str, sa.Select[Any]]] = {
     "version": (VERSION, _MODEL_VERSIONS.where(model_versions.c.id == _VERSION_ID)),
     "training": (CHAIN, _DATASETS.where(dataset_versions.c.id.in_(_TRAINING_IDS))),
     "prompts": (CHAIN, _PROMPT_VERSIONS.where(prompt_versions.c.id.in_(_PROMPT_IDS))),
-    "validations": (  # the latest of each version: no newer one of the same version
-        CHAIN,
-        _VALIDATIONS.where(
-            prompt_validations.c.version_id.in_(_PROMPT_IDS),
-            ~sa.exists().where(
-                _NEWER.c.version_id == prompt_validations.c.version_id, _NEWER.c.id > prompt_validations.c.id
-            ),
-        ),
-    ),
+    "validations": (CHAIN, _VALIDATIONS.where(prompt_validations.c.version_id.in_(_PROMPT_IDS))),
     "evaluations": (CHAIN, _EVALUATIONS.where(evaluations.c.model_version_id == _VERSION_ID)),
     "signoffs": (CHAIN, sa.select(signoffs).where(signoffs.c.model_version_id == _VERSION_ID)),
     "promotions": (
@@ -271,8 +262,8 @@ def _json_rows(dialect: Dialect, select: sa.Select[Any]) -> tuple[Any, Callable[
         pairs.extend((sa.literal_column(f"'{column.key}'"), value))
     if sqlite:
         aggregate = sa.func.json_group_array(sa.func.json_object(*pairs))
-    else:
-        aggregate = sa.func.json_agg(sa.func.json_build_object(*pairs))
+    else:  # each row whole, as an object keyed by column name (cheaper to plan and to build)
+        aggregate = sa.func.json_agg(rows.table_valued())
     scalar = sa.select(aggregate).select_from(rows).scalar_subquery()
 
     def decode(value: Any) -> list[_Row]:
@@ -316,7 +307,7 @@ def _chain(conn: Connection, rows: Mapping[str, list[Any]], prompt_ids: tuple[in
     missing = [i for i in prompt_ids if i not in prompts]
     if missing:
         raise sa.exc.NoResultFound(f"no prompt version with id {missing[0]}")
-    validations = {r.version_id: _validation(r) for r in rows["validations"]}
+    validations = {r.version_id: _validation(r) for r in _by_id(rows["validations"])}  # the last wins
     index = rows["retrieval_index"]
     training = (_dataset(conn, r) for r in rows["training"])
     return ChainRecords(
