@@ -1,9 +1,9 @@
 """What a release pins, with its evidence, shown by `trace` — and the audit subjects it depends on.
 
 The records come from `charter.storage.trace_reads` (one statement with the rest of what a trace
-reads); the training datasets the model version's spec names are read here, one statement each
-(a ref without a version is the latest version at the time of the trace). The tags returned with
-a chain are what `charter.service.trace_cache` drops it on.
+reads). The training datasets are the exact versions the spec names, linked to the model version
+when it was registered; one not linked is read by its ref. The tags returned with a chain are what
+`charter.service.trace_cache` drops it on.
 """
 
 from __future__ import annotations

@@ -1,20 +1,21 @@
 """What `trace` reads besides the transaction record, in one statement per dialect.
 
-A trace needs the release, its model version, the release's chain of evidence (prompt versions and
-their latest validations, the version's evaluations, sign-offs, promotions and production metrics,
-the retrieval index), the slot's production periods and the rollout with its transitions. Read one
-kind at a time that is 10–12 statements, each a round trip on PostgreSQL and most of a trace's
-Python time in statement execution and result building. Here the kinds a caller asks for are
-columns of one `SELECT`: each is a scalar subquery that aggregates its rows into a JSON array
-(`json_agg(json_build_object(…))` on PostgreSQL, `json_group_array(json_object(…))` on SQLite),
-keyed by the release id and the rollout id only (the model version, the slot and the prompt
-versions are reached through the release inside the statement). The statement is compiled once per
-dialect and set of kinds, and run on the driver's cursor.
+A trace needs the release, its model version, the release's chain of evidence (the version's
+training datasets, evaluations, sign-offs, promotions and production metrics, the prompt versions
+and their latest validations, the retrieval index), the slot's production periods and the rollout
+with its transitions. Read one kind at a time, that was 10–12 statements, each a round trip on
+PostgreSQL, and most of a trace's Python time went to executing them through SQLAlchemy and building
+their results. Here the kinds a caller asks for are the columns of one `SELECT`: each a scalar
+subquery aggregating its rows into a JSON array (`json_agg` of the whole row on PostgreSQL,
+`json_group_array(json_object(…))` on SQLite), keyed by the release id and the rollout id only (the
+model version, the slot and the prompt versions are reached through the release inside the
+statement). A statement is compiled once per dialect and set of kinds, and run on the driver's
+cursor.
 
-The rows are the same rows the per-kind repository reads return, decoded by the same functions,
-into the same records: timestamps and booleans are converted as SQLAlchemy would, and a float on
-SQLite is carried as 17 significant digits of text (SQLite's JSON writes 15, which would not
-round-trip). `tests/test_trace_reads.py` checks each kind against the per-kind reads.
+The rows are the rows the per-kind repository reads return, decoded by the repositories' own
+functions into the same records: timestamps and booleans are converted as SQLAlchemy converts them,
+and a float on SQLite travels as 17 significant digits of text (SQLite's JSON writes 15, which do
+not round-trip). `tests/test_trace_reads.py` checks every kind against the per-kind reads.
 """
 
 from __future__ import annotations
@@ -216,6 +217,16 @@ _PARTS: Mapping[str, tuple[str, sa.Select[Any]]] = {
 
 
 @dataclass(frozen=True)
+class _Part:
+    """One column of the statement: its SQL, its parameters in order (positional drivers) and
+    the function that turns its value back into rows."""
+
+    sql: str
+    order: tuple[str, ...]
+    decode: Callable[[Any], list[_Row]]
+
+
+@dataclass(frozen=True)
 class _Compiled:
     sql: str
     order: tuple[str, ...] | None  # positional drivers: the parameters' names, in order
@@ -227,44 +238,55 @@ class _Compiled:
 
 
 _COMPILED: dict[tuple[str, frozenset[str]], _Compiled] = {}
+_COMPILED_PARTS: dict[tuple[str, str], _Part] = {}
 
 
 def _statement(dialect: Dialect, kinds: frozenset[str]) -> _Compiled:
+    """The statement for `kinds`: the parts' SQL put together as text (each part's select is
+    compiled once; wrapping them as SQLAlchemy subqueries cost three times as much to compile,
+    which a new process, such as `charter trace`, pays)."""
     found = _COMPILED.get((dialect.name, kinds))
     if found is None:
         columns = tuple(name for name, (kind, _) in _PARTS.items() if kind in kinds)
-        aggregates, decoders = [], {}
-        for name in columns:
-            aggregate, decoders[name] = _json_rows(dialect, _PARTS[name][1])
-            aggregates.append(aggregate.label(name))
-        compiled = sa.select(*aggregates).compile(dialect=dialect)
-        order = tuple(compiled.positiontup or ()) if dialect.positional else None
-        found = _COMPILED[(dialect.name, kinds)] = _Compiled(str(compiled), order, columns, decoders)
+        parts = [_part(dialect, name) for name in columns]
+        quote = dialect.identifier_preparer.quote
+        sql = "SELECT " + ", ".join(f"({p.sql}) AS {quote(n)}" for n, p in zip(columns, parts, strict=True))
+        order = tuple(name for p in parts for name in p.order) if dialect.positional else None
+        decoders = {n: p.decode for n, p in zip(columns, parts, strict=True)}
+        found = _COMPILED[(dialect.name, kinds)] = _Compiled(sql, order, columns, decoders)
     return found
 
 
-def _json_rows(dialect: Dialect, select: sa.Select[Any]) -> tuple[Any, Callable[[Any], list[_Row]]]:
-    """A scalar subquery: `select`'s rows as a JSON array of objects keyed by column name; and the
-    function that turns its value back into rows with the values SQLAlchemy would have given."""
-    rows = select.subquery()
-    pairs: list[Any] = []
+def _part(dialect: Dialect, name: str) -> _Part:
+    """A part as SQL: its select's rows aggregated into a JSON array of objects keyed by column
+    name, and the function that turns that back into rows with the values SQLAlchemy would give."""
+    found = _COMPILED_PARTS.get((dialect.name, name))
+    if found is not None:
+        return found
+    select = _PARTS[name][1]
+    compiled = select.compile(dialect=dialect)
+    quote = dialect.identifier_preparer.quote
+    pairs: list[str] = []
     converters: list[tuple[str, Callable[[Any], Any]]] = []
     sqlite = dialect.name == "sqlite"
-    for column in rows.c:
-        value: Any = column
-        if isinstance(column.type, sa.Float) and sqlite:
-            value = sa.func.printf(sa.literal_column("'%!.17g'"), column)  # exact, as text
-            converters.append((column.key, float))
-        elif isinstance(column.type, UTCDateTime):
-            converters.append((column.key, lambda v: _TIME.process_result_value(v, dialect)))
-        elif isinstance(column.type, sa.Boolean):
-            converters.append((column.key, bool))
-        pairs.extend((sa.literal_column(f"'{column.key}'"), value))
+    columns = [(str(column.key), column.type) for column in select.selected_columns]
+    if len({key for key, _ in columns}) != len(columns):
+        raise ValueError(f"the {name} part names a column twice")
+    for key, type_ in columns:
+        value = f"r.{quote(key)}"
+        if isinstance(type_, sa.Float) and sqlite:
+            value = f"printf('%!.17g', {value})"  # exact, as text
+            converters.append((key, float))
+        elif isinstance(type_, UTCDateTime):
+            converters.append((key, lambda v: _TIME.process_result_value(v, dialect)))
+        elif isinstance(type_, sa.Boolean):
+            converters.append((key, bool))
+        pairs.append(f"'{key}', {value}")
     if sqlite:
-        aggregate = sa.func.json_group_array(sa.func.json_object(*pairs))
+        aggregate = f"json_group_array(json_object({', '.join(pairs)}))"
     else:  # each row whole, as an object keyed by column name (cheaper to plan and to build)
-        aggregate = sa.func.json_agg(rows.table_valued())
-    scalar = sa.select(aggregate).select_from(rows).scalar_subquery()
+        aggregate = "json_agg(r)"
+    sql = f"SELECT {aggregate} FROM ({compiled}) AS r"
 
     def decode(value: Any) -> list[_Row]:
         items = json.loads(value) if isinstance(value, str) else (value or [])
@@ -274,7 +296,9 @@ def _json_rows(dialect: Dialect, select: sa.Select[Any]) -> tuple[Any, Callable[
                     item[key] = convert(item[key])
         return [_Row(item) for item in items]
 
-    return scalar, decode
+    order = tuple(compiled.positiontup or ()) if dialect.positional else ()
+    found = _COMPILED_PARTS[(dialect.name, name)] = _Part(sql, order, decode)
+    return found
 
 
 # --- the records ----------------------------------------------------------------------------------
