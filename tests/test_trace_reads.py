@@ -17,10 +17,11 @@ import sqlalchemy as sa
 
 from charter.clock import ManualClock
 from charter.domain.refs import parse_dataset_ref
+from charter.domain.semver import Version
 from charter.service import provenance
 from charter.service.prompt_validation import ValidationRun
 from charter.service.registry import Registry
-from charter.storage.schema import releases, rollouts
+from charter.storage.schema import model_training_datasets, releases, rollouts
 from charter.storage.store import Tx
 from charter.storage.trace_reads import (
     CHAIN,
@@ -225,3 +226,18 @@ def test_a_trace_through_the_combined_read_equals_one_through_the_plain_reads(
         combined["no prompts, no rollout"]["prompts"] == []
         and combined["no prompts, no rollout"]["rollout"] is None
     )
+
+
+def test_a_training_dataset_without_its_link_row_is_read_by_its_ref(scenario: Scenario) -> None:
+    reg = scenario.w.admin
+    txn_id = scenario.txns["major change, approved, shadow arm"]
+    linked = reg.as_user("admin").trace(txn_id).as_dict()
+    with reg.store.write() as tx:
+        model = tx.models.model("n")
+        assert model is not None
+        version = tx.models.version(model.id, Version(1, 0, 0))
+        assert version is not None
+        tx.conn.execute(
+            sa.delete(model_training_datasets).where(model_training_datasets.c.model_version_id == version.id)
+        )
+    assert reg.as_user("admin").trace(txn_id).as_dict() == linked

@@ -39,7 +39,7 @@ def release_chain(
         if linked is not None:
             training.append(_dataset(linked))
             continue
-        try:  # not linked at registration (the link table is newer than the version)
+        try:  # no link row: read by its ref
             training.append(_dataset(tx.datasets.get_version(parsed)))
         except NotFound:
             training.append({"ref": ref, "missing": True})
