@@ -30,11 +30,12 @@ from charter.errors import InvalidInput, NotFound
 from charter.service.access import authorize
 from charter.service.policies import current_policy
 from charter.service.releases import release_view, require_slot
-from charter.service.trace_cache import TraceMemo
+from charter.service.trace_cache import MISSING, TraceMemo
 from charter.service.trace_chain import release_chain, rollout_facts
 from charter.storage.rollouts import RolloutRecord, TransitionRecord
 from charter.storage.slots import state_events
 from charter.storage.store import Tx
+from charter.storage.trace_reads import CHAIN, PERIODS, RELEASE, ROLLOUT, VERSION, read_trace
 
 if TYPE_CHECKING:
     from charter.service.registry import Registry
@@ -119,10 +120,11 @@ class ProvenanceService:
         """The whole chain of one transaction record (see the module docstring). What it reads
         besides the record is kept, and dropped only when an audit event touches it (see
         `charter.service.trace_cache`), so a trace is two indexed reads (the audit events since the
-        memo's head, the record) when nothing it shows changed."""
+        memo's head, the record) when nothing it shows changed; what is not kept is read in one
+        more statement (`charter.storage.trace_reads`)."""
         text = txn_id.strip().lower()
         memo, actor = self._memo, self.registry.actor
-        with self.registry.store.read() as tx:
+        with self.registry.store.read_each() as tx:  # (a snapshot in common is not needed:)
             at = memo.catch_up(tx.ledger, actor)  # first: everything read below is at least this new
             memo.get(("authorised",), lambda: (authorize(tx, actor, Action.READ), (f"user:{actor}",)), at)
             record = tx.transactions.get(text)
@@ -130,20 +132,33 @@ class ProvenanceService:
                 raise NotFound(
                     f"transaction {txn_id}", "transaction ids are UUIDv7s, as recorded or ingested"
                 )
-            release_id = record.release_id
-            release = memo.get(("release", release_id), lambda: (tx.slots.release_record(release_id), ()), at)
-            version_id = release.model_version_id  # what a trace shows of it is immutable
-            version = memo.get(("version", version_id), lambda: (tx.models.version_by_id(version_id), ()), at)
-            chain = memo.get(("chain", release.id), lambda: release_chain(tx, release, version), at)
-            periods = memo.get(
-                ("periods", release.slot_id),
-                lambda: (tx.slots.slot_periods(release.slot_id), (f"slot:{release.slot}",)),
-                at,
-            )
-            rollout, rollout_id = None, record.rollout_id
-            if rollout_id is not None:
-                facts = memo.get(("rollout", rollout_id), lambda: rollout_facts(tx, rollout_id), at)
-                rollout = _rollout_at(facts, record.time)
+            release, chain, periods, facts = self._kept(record.release_id, record.rollout_id)
+            version: Any = MISSING  # needed for the chain only
+            if chain is MISSING and release is not MISSING:
+                version = memo.peek(("version", release.model_version_id))
+            kinds = {kind for kind, value in ((RELEASE, release), (CHAIN, chain), (PERIODS, periods),
+                     (ROLLOUT, facts)) if value is MISSING}  # fmt: skip
+            if chain is MISSING and version is MISSING:
+                kinds.add(VERSION)
+            reads = read_trace(
+                tx.conn, kinds, release_id=record.release_id, rollout_id=record.rollout_id,
+                prompt_version_ids=() if release is MISSING else release.prompt_version_ids,
+            )  # fmt: skip
+            if release is MISSING:
+                release = memo.keep(("release", record.release_id), reads.release, (), at)
+            if chain is MISSING:
+                if version is MISSING:  # what a trace shows of it is immutable
+                    version = memo.keep(("version", release.model_version_id), reads.version, (), at)
+                assert reads.chain is not None
+                chain, chain_tags = release_chain(tx, release, version, reads.chain)
+                memo.keep(("chain", release.id), chain, chain_tags, at)
+            if periods is MISSING:
+                slot_tag = (f"slot:{release.slot}",)
+                periods = memo.keep(("periods", release.slot_id), reads.periods, slot_tag, at)
+            if facts is MISSING:
+                facts, rollout_tags = rollout_facts(reads.rollout)
+                memo.keep(("rollout", record.rollout_id), facts, rollout_tags, at)
+            rollout = None if facts is None else _rollout_at(facts, record.time)
         production = next(
             (p.release for p in reversed(periods) if p.started_at <= record.time
              and (p.ended_at is None or record.time < p.ended_at)),
@@ -170,6 +185,16 @@ class ProvenanceService:
             transaction, release.slot, chain["release"], chain["model"], chain["prompts"], chain["datasets"],
             rollout, production,
         )  # fmt: skip
+
+    def _kept(self, release_id: int, rollout_id: str | None) -> tuple[Any, Any, Any, Any]:
+        """What the memo has of a transaction's release, chain, periods and rollout (`MISSING`
+        where it has nothing; the slot's periods are looked up only when the release is kept, since
+        they are keyed by its slot)."""
+        memo = self._memo
+        release = memo.peek(("release", release_id))
+        periods = MISSING if release is MISSING else memo.peek(("periods", release.slot_id))
+        facts = None if rollout_id is None else memo.peek(("rollout", rollout_id))
+        return release, memo.peek(("chain", release_id)), periods, facts
 
     # --- state at a time ------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from charter.storage.ledger import Ledger
 GAP = 1000  # more events than this since the memo's head: drop everything rather than read them
 MEMO_SIZE = 4096  # entries kept (releases, their chains, periods, rollouts); beyond: start again
 CHAINS = "*chains"  # the tag every release chain carries
+MISSING = object()  # `peek`: no such entry
 T = TypeVar("T")
 
 _NOTHING = frozenset({"policy.applied", "webhook.added", "webhook.removed", "blobs.collected",
@@ -102,10 +103,20 @@ class TraceMemo:
     ) -> T:
         """The entry for `key`; if absent, `compute()` → (value, tags), kept unless tags is None or
         the memo has moved on from `head` (what `catch_up` returned to this caller) meanwhile."""
-        with self._lock:
-            if key in self._entries:
-                return self._entries[key]  # type: ignore[no-any-return]
+        found = self.peek(key)
+        if found is not MISSING:
+            return found  # type: ignore[no-any-return]
         value, tags = compute()
+        return self.keep(key, value, tags, head)
+
+    def peek(self, key: Hashable) -> Any:
+        """The entry for `key`, or `MISSING`."""
+        with self._lock:
+            return self._entries.get(key, MISSING)
+
+    def keep(self, key: Hashable, value: T, tags: Iterable[str] | None, head: tuple[int, str]) -> T:
+        """Keep `value` for `key` with its tags (not if tags is None, or if the memo has moved on
+        from `head` since the caller caught up); returns `value`."""
         if tags is not None:
             with self._lock:
                 if self.head == head:

@@ -1,9 +1,9 @@
-"""What a release pins, with its evidence, read for `trace` — and the audit subjects it depends on.
+"""What a release pins, with its evidence, shown by `trace` — and the audit subjects it depends on.
 
-One statement per kind of record, each precompiled: the model version, its evaluations, sign-offs,
-promotions and production metrics, the release's prompt versions and their latest validations
-(one statement each for all of them), the training datasets and the retrieval index. The tags
-returned with a chain are what `charter.service.trace_cache` drops it on.
+The records come from `charter.storage.trace_reads` (one statement with the rest of what a trace
+reads). The training datasets are the exact versions the spec names, linked to the model version
+when it was registered; one not linked is read by its ref. The tags returned with a chain are what
+`charter.service.trace_cache` drops it on.
 """
 
 from __future__ import annotations
@@ -16,31 +16,34 @@ from charter.service.prompts import version_view as prompt_view
 from charter.service.releases import release_of
 from charter.service.trace_cache import CHAINS
 from charter.storage.models import EvaluationRecord, ModelVersionRecord, PromotionRecord
+from charter.storage.rollouts import RolloutRecord, TransitionRecord
 from charter.storage.slots import ReleaseRecord
 from charter.storage.store import Tx
+from charter.storage.trace_reads import ChainRecords
 
 
 def release_chain(
-    tx: Tx, release: ReleaseRecord, version: ModelVersionRecord
+    tx: Tx, release: ReleaseRecord, version: ModelVersionRecord, found: ChainRecords
 ) -> tuple[dict[str, Any], frozenset[str]]:
     """Everything a release pins, with its evidence, and the subjects that answer depends on.
-    `version` is the release's model version (read by the caller: only its immutable parts — ref,
-    spec, digest, creation — are shown)."""
-    records = tx.prompts.versions_by_ids(release.prompt_version_ids)
-    index_record = None
-    if release.retrieval_index_id is not None:
-        index_record = tx.datasets.by_id(release.retrieval_index_id)
+    `version` is the release's model version (only its immutable parts — ref, spec, digest,
+    creation — are shown), `found` the release's chain records."""
+    records, index_record = found.prompts, found.retrieval_index
     view = release_of(release, version, records, None if index_record is None else index_record.ref)
     tags = {CHAINS, f"model:{version.name}"} | {f"prompt:{r.name}" for r in records}
     training = []
     for ref in version.spec.training.datasets:
         parsed = parse_dataset_ref(ref)
         tags.add(f"dataset:{parsed.name}")
-        try:
+        linked = found.training.get(str(parsed))
+        if linked is not None:
+            training.append(_dataset(linked))
+            continue
+        try:  # no link row: read by its ref
             training.append(_dataset(tx.datasets.get_version(parsed)))
         except NotFound:
             training.append({"ref": ref, "missing": True})
-    evaluations, signoffs, promotions = tx.models.evidence(version.id)
+    evaluations, signoffs, promotions = found.evaluations, found.signoffs, found.promotions
     model = {
         "ref": version.ref,
         "spec": version.spec.canonical(),
@@ -51,9 +54,9 @@ def release_chain(
         "evaluations": [_evaluation(e) for e in evaluations],
         "signoffs": [{"by": s.created_by, "at": s.created_at.isoformat(), "note": s.note} for s in signoffs],
         "promotions": [_promotion(p) for p in promotions],
-        "production_metrics": tx.rollouts.model_production_metrics(version.id),
+        "production_metrics": found.production_metrics,
     }
-    validations = tx.prompts.latest_validations(release.prompt_version_ids)
+    validations = found.validations
     prompts = []
     for record in records:
         validation = validations.get(record.id)
@@ -81,9 +84,10 @@ def release_chain(
     return chain, frozenset(tags)
 
 
-def rollout_facts(tx: Tx, rollout_id: str) -> tuple[dict[str, Any] | None, frozenset[str] | None]:
+def rollout_facts(
+    found: tuple[RolloutRecord, list[TransitionRecord]] | None,
+) -> tuple[dict[str, Any] | None, frozenset[str] | None]:
     """A rollout and its transitions, tagged with its slot (None, not kept, if there is none)."""
-    found = tx.rollouts.rollout_with_transitions(rollout_id)
     if found is None:
         return None, None
     record, steps = found
