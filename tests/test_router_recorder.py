@@ -8,6 +8,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -214,3 +215,31 @@ def test_drift_compares_training_data_with_the_inputs_a_slot_recorded(w: World, 
     with pytest.raises(InvalidInput, match="--since applies"):
         w.admin.datasets.drift("train@1", str(train), since=since)
     assert w.admin.datasets.drift("train@1", "slot:agent", since=w.clock.now() - timedelta(days=1)).verdict
+
+
+def test_a_release_lookup_while_a_batch_streams_fails_and_spools_instead_of_hanging(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the batch's COPY holds the connection's lock: a statement on that connection
+    while the chunks are made would wait forever. Every decision's ids are looked up before the
+    COPY; if that ever regressed (simulated here by forgetting them as the first chunk is made), the
+    flush must fail and keep the records in the spool, on both engines."""
+    recorder = w.sam.recorder
+    recorder.flush_interval = 3600
+    for i in range(5):
+        with w.sam.transaction("agent", key=f"k{i}") as txn:
+            txn.record(quality=0.5)
+    groups = type(recorder)._groups
+
+    def forgetful(self: Any, conn: Any, txns: list[Any]) -> Any:
+        self._ids.clear()
+        self._served.clear()
+        return groups(self, conn, txns)
+
+    monkeypatch.setattr(type(recorder), "_groups", forgetful)
+    with pytest.raises(RuntimeError, match="looked up while its batch was being streamed"):
+        recorder.flush()
+    monkeypatch.undo()
+    assert stored(w.admin) == 0
+    assert sum(len(p.read_text().splitlines()) for p in recorder.spool.glob("txn-*.jsonl")) == 5
+    assert w.sam.flush().replayed == 5 and stored(w.admin) == 5

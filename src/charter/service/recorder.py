@@ -316,6 +316,7 @@ class Recorder(RecordQueue):
         self.spool = spool or registry.settings.home / "spool"
         self._ids: dict[tuple[str, str], tuple[int, int]] = {}  # (slot, release digest) → ids
         self._served: dict[int, tuple[RouteDecision, tuple[Any, ...]]] = {}  # id(decision) → its fields
+        self._streaming = False  # a batch's COPY is open: no statement may run on its connection
         driver: type[BaseException] = registry.store.engine.dialect.loaded_dbapi.Error
         self._unreachable: tuple[type[BaseException], ...] = (
             sa.exc.DBAPIError,
@@ -365,9 +366,13 @@ class Recorder(RecordQueue):
                 if d.shadow is not None:
                     self._fields(conn, d, shadow=True)
             # chunks made as the repository asks for them: PostgreSQL stores one while the next is made
-            return TransactionRepo(conn).insert_chunks(
-                self._groups(conn, batch[start : start + CHUNK]) for start in range(0, len(batch), CHUNK)
-            )
+            self._streaming = True
+            try:
+                return TransactionRepo(conn).insert_chunks(
+                    self._groups(conn, batch[start : start + CHUNK]) for start in range(0, len(batch), CHUNK)
+                )
+            finally:
+                self._streaming = False
 
     def _groups(self, conn: Any, txns: list[Txn]) -> list[Group]:
         """The records of `txns` (and of their shadow runs) as stored, grouped by the fields a
@@ -437,6 +442,13 @@ class Recorder(RecordQueue):
         return (ids[0], ids[1], arm, d.rollout, d.stage, d.table_version, d.stale)
 
     def _lookup(self, conn: Any, slot: str, digest: str) -> tuple[int, int]:
+        if self._streaming:
+            # psycopg holds the connection's lock for the whole COPY: a statement on it now would
+            # wait for that lock forever (the flush would hang); fail instead, and the batch is spooled
+            raise RuntimeError(
+                f"charter recorder: release {digest[:12]} was looked up while its batch was being streamed; "
+                "every decision's ids must be looked up before the COPY starts"
+            )
         tx = Tx(conn, self.registry.clock, writable=True)
         record = tx.slots.release_by_digest(digest)
         if record is None:
