@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Connection, Engine
 
 from charter.clock import Clock
-from charter.storage.blobs import BlobStore
 from charter.storage.engine import WRITE
 from charter.storage.ledger import Ledger
 from charter.storage.users import UserRepo
 
 if TYPE_CHECKING:
+    from charter.storage.blobs import BlobStore
     from charter.storage.datasets import DatasetRepo
     from charter.storage.models import ModelRepo
     from charter.storage.policies import PolicyRepo
