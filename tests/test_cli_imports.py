@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -138,3 +139,24 @@ def test_the_remote_sdk_never_imports_sqlalchemy(library: Settings) -> None:
     assert done.returncode == 0, done.stderr
     assert "Hi Ada!" in done.stdout
     assert done.stdout.rstrip("\n").rsplit("\n", 1)[-1] == "loaded:"
+
+
+def test_a_group_command_builds_only_that_command() -> None:
+    """`charter prompt list` converts one Typer command to Click, not the group's fourteen; the
+    group's help, an unknown name or a bare group still get every command."""
+    from typer.main import get_command
+
+    from charter.cli.main import app_for
+    from charter.cli.prompt import prompt_app
+
+    def commands(*args: str) -> list[str]:
+        built: Any = get_command(app_for(list(args)))
+        return sorted(built.commands["prompt"].commands)
+
+    everything = sorted(c.name for c in prompt_app.registered_commands if c.name)
+    assert commands("prompt", "list", "--json") == ["list"]
+    assert commands("prompt", "diff", "a", "b") == ["diff"]
+    assert commands("prompt", "--help") == everything
+    assert commands("prompt", "lst") == everything
+    assert commands("prompt") == everything
+    assert sorted(c.name for c in prompt_app.registered_commands if c.name) == everything  # not narrowed
