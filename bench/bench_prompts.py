@@ -6,14 +6,24 @@ The library is built the real way: a folder of 200 prompt files synced 50 times,
 every template changed (so 10,000 versions), then the last version of every prompt promoted to
 development and every tenth one to staging. Measured:
 
-- the CLI's wall time (a new process each time, as a user runs it) for `prompt list`,
-  `prompt show`, `prompt diff` (targets: well under a second), beside `charter user list`, the
-  start-up and store-opening cost every command pays; then the same three commands as a remote
-  client (CHARTER_URL/CHARTER_TOKEN) of `charter server` on loopback over the same store;
+- the CLI's wall time (a new process each time, as a user runs it) and instructions (callgrind)
+  for `prompt list`, `prompt show`, `prompt diff`, each as a table and with `--json` (targets: well
+  under a second; issue 4, session 5: ≤ 1.5 G instructions and a wall median ≤ 0.5 s at low load),
+  beside `charter user list`, the start-up and store-opening cost every command pays, and the
+  baselines `python -c pass` and `python -c "import sqlalchemy"` measured in the same run; then the
+  same three commands as a remote client (CHARTER_URL/CHARTER_TOKEN) of `charter server` on
+  loopback over the same store. Each embedded command is measured twice: in the environment as
+  given (with PYTHONDONTWRITEBYTECODE=1, as on the project's machines, charter's own modules are
+  compiled from source on every run: an editable install that never wrote `__pycache__`), and with
+  a bytecode cache (PYTHONPYCACHEPREFIX under the work folder, written by a first run), which is
+  what an installed wheel, or any install that may write bytecode, runs with;
 - `reg.prompts.get("NAME@development")` in-process, from the SDK cache (target: median ≤ 5 µs) and
   uncached, with the cache switched off, from SQLite (target: median ≤ 300 µs).
 
-`--quick` builds 20 prompts × 5 versions and times fewer runs.
+`--quick` builds 20 prompts × 5 versions and times fewer runs. With CHARTER_BENCH_BEFORE set to the
+`src` folder of another checkout (`git archive COMMIT src | tar -x -C DIR`), every embedded command
+is also run with that code (PYTHONPATH), interleaved with this one, for before/after figures of
+the same run (`*_before` fields).
 """
 
 from __future__ import annotations
@@ -106,12 +116,92 @@ def _instructions(command: list[str], env: dict[str, str]) -> int | None:
 
 def _cli_median(args: list[str], env: dict[str, str], runs: int) -> float:
     charter = str(Path(sys.executable).with_name("charter"))
-    samples = []
+    return _median([charter, *args], env, runs)
+
+
+def _median(command: list[str], env: dict[str, str], runs: int) -> float:
+    return _medians([(command, env)], runs)[0]
+
+
+def _medians(variants: list[tuple[list[str], dict[str, str]]], runs: int) -> list[float]:
+    """Median wall seconds of each (command, environment), the variants run in turn."""
+    samples: list[list[float]] = [[] for _ in variants]
     for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run([charter, *args], check=True, env=env, stdout=subprocess.DEVNULL)
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+        for (command, env), times in zip(variants, samples, strict=True):
+            started = time.perf_counter()
+            subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+            times.append(time.perf_counter() - started)
+    return [statistics.median(times) for times in samples]
+
+
+def _cached(env: dict[str, str], workdir: Path) -> dict[str, str]:
+    """`env` with a bytecode cache of its own (every module's .pyc under the work folder)."""
+    cached = {**env, "PYTHONPYCACHEPREFIX": str(workdir / "pycache")}
+    cached.pop("PYTHONDONTWRITEBYTECODE", None)
+    return cached
+
+
+def _load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _embedded_rows(
+    env: dict[str, str], workdir: Path, runs: int, size: str, last: str, versions: int
+) -> list[dict[str, Any]]:
+    """Each embedded prompt read, as a table and as JSON, with and without a bytecode cache, with
+    the baselines of the same run: the interpreter alone and `import sqlalchemy`."""
+    cli = str(Path(sys.executable).with_name("charter"))
+    cached = _cached(env, workdir)
+    commands = {
+        "list": ["prompt", "list"],
+        "show": ["prompt", "show", f"{last}@development"],
+        "diff": ["prompt", "diff", f"{last}-v1", f"{last}-v{versions}"],
+    }
+    for args in commands.values():  # writes the cache
+        subprocess.run([cli, *args], check=True, env=cached, stdout=subprocess.DEVNULL)
+    python = {
+        "pass": [sys.executable, "-c", "pass"],
+        "sqlalchemy": [sys.executable, "-c", "import sqlalchemy"],
+    }
+    for command in python.values():
+        subprocess.run(command, check=True, env=cached, stdout=subprocess.DEVNULL)
+    given = "PYTHONDONTWRITEBYTECODE=" + env.get("PYTHONDONTWRITEBYTECODE", "(unset)")
+    baselines = {
+        f"{name}_{key}": value
+        for name, command in python.items()
+        for key, value in (
+            ("median_s", _median(command, cached, runs)),
+            ("instructions", _instructions(command, cached)),
+        )
+    }
+    rows: list[dict[str, Any]] = [
+        {"name": "prompts: baselines (bytecode cached)", "runs": runs, "load_avg": _load(), **baselines}
+    ]
+    before_src = os.environ.get("CHARTER_BENCH_BEFORE")
+    variants: dict[str, tuple[dict[str, str], dict[str, str]]] = {"": (cached, env)}
+    if before_src:
+        before = str(Path(before_src).absolute())
+        variants["_before"] = ({**cached, "PYTHONPATH": before}, {**env, "PYTHONPATH": before})
+        for args in commands.values():
+            subprocess.run([cli, *args], check=True, env=variants["_before"][0], stdout=subprocess.DEVNULL)
+    for label, base in commands.items():
+        for args in (base, [*base, "--json"]):
+            command = [cli, *args]
+            row: dict[str, Any] = {"name": f"prompts: CLI {' '.join(['prompt', label, *args[len(base) :]])}"}
+            for cache, index in (("", 0), ("_no_cache", 1)):
+                medians = _medians([(command, v[index]) for v in variants.values()], runs)
+                for suffix, median, v in zip(variants, medians, variants.values(), strict=True):
+                    row[f"median_s{cache}{suffix}"] = median
+                    row[f"instructions{cache}{suffix}"] = _instructions(command, v[index])
+            row.update(
+                runs=runs,
+                load_avg=_load(),
+                notes=f"{size}, SQLite, a new process per run; median_s/instructions with a bytecode "
+                f"cache, *_no_cache in the environment as given ({given})"
+                + (f"; *_before: the code in {before_src}, runs interleaved" if before_src else ""),
+            )
+            rows.append(row)
+    return rows
 
 
 def _per_call_median(call: Any, refs: list[str], calls: int, batch: int) -> float:
@@ -193,20 +283,7 @@ def run(workdir: Path, quick: bool) -> list[dict[str, Any]]:
             "notes": "the cost every command pays to start and open the store, for comparison",
         }
     )
-    for label, args in (
-        ("list", ["prompt", "list", "--json"]),
-        ("show", ["prompt", "show", f"{last}@development", "--json"]),
-        ("diff", ["prompt", "diff", f"{last}-v1", f"{last}-v{versions}", "--json"]),
-    ):
-        rows.append(
-            {
-                "name": f"prompts: CLI prompt {label}",
-                "median_s": _cli_median(args, env, runs),
-                "runs": runs,
-                "instructions": _instructions([cli, *args], env),
-                "notes": f"{size}, SQLite, a new process per run; target well under 1 s",
-            }
-        )
+    rows += _embedded_rows(env, workdir, runs, size, last, versions)
     rows += _remote_rows(home, workdir, env, runs, size, last, versions)
     refs = [f"p{i:03d}@development" for i in range(prompts)]
     with charter.open(str(home), user="bench") as reg:

@@ -1,7 +1,8 @@
 """What a CLI command loads: the remote CLI never imports SQLAlchemy (nor httpx's own command line);
-an embedded prompt command imports neither the PostgreSQL dialect, Alembic nor the other command
-groups. Each probe runs the
-real CLI in a fresh interpreter and reports `sys.modules` afterwards."""
+an embedded prompt read (`list`, `show`, `diff`) imports neither the PostgreSQL dialect, Alembic, the
+other command groups, Rich, the blob store's packs, nor the prompt modules for writing (sync, lint,
+validation runners); only `diff` loads the differ. Each probe runs the real CLI in a fresh
+interpreter and reports `sys.modules` afterwards."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +30,14 @@ WATCHED = (
     "charter.cli.dataset",
     "click",  # Typer has its own copy; httpx's command line would import this one
     "pygments",
+    "rich",  # `say` writes plain text itself
+    "blake3",
+    "charter.storage.packs",  # a local blob store sets up its packs when a blob is first read
+    "charter.service.prompt_check",
+    "charter.service.prompt_files",
+    "charter.service.prompt_sync",
+    "charter.service.prompt_validation",
+    "charter.service.prompt_diff",
 )
 
 PROBE = f"""
@@ -89,7 +99,8 @@ def test_an_embedded_prompt_command_loads_only_what_it_needs(
     library: Settings, args: tuple[str, ...]
 ) -> None:
     env = _env(CHARTER_HOME=str(library.home), CHARTER_USER="alice")
-    assert _loaded(env, *args) == {"sqlalchemy", "charter.storage.schema"}
+    differ = {"charter.service.prompt_diff"} if args[1] == "diff" else set()
+    assert _loaded(env, *args) == {"sqlalchemy", "charter.storage.schema", *differ}
 
 
 def test_the_remote_cli_never_imports_sqlalchemy(library: Settings, tmp_path: Path) -> None:
@@ -128,3 +139,24 @@ def test_the_remote_sdk_never_imports_sqlalchemy(library: Settings) -> None:
     assert done.returncode == 0, done.stderr
     assert "Hi Ada!" in done.stdout
     assert done.stdout.rstrip("\n").rsplit("\n", 1)[-1] == "loaded:"
+
+
+def test_a_group_command_builds_only_that_command() -> None:
+    """`charter prompt list` converts one Typer command to Click, not the group's fourteen; the
+    group's help, an unknown name or a bare group still get every command."""
+    from typer.main import get_command
+
+    from charter.cli.main import app_for
+    from charter.cli.prompt import prompt_app
+
+    def commands(*args: str) -> list[str]:
+        built: Any = get_command(app_for(list(args)))
+        return sorted(built.commands["prompt"].commands)
+
+    everything = sorted(c.name for c in prompt_app.registered_commands if c.name)
+    assert commands("prompt", "list", "--json") == ["list"]
+    assert commands("prompt", "diff", "a", "b") == ["diff"]
+    assert commands("prompt", "--help") == everything
+    assert commands("prompt", "lst") == everything
+    assert commands("prompt") == everything
+    assert sorted(c.name for c in prompt_app.registered_commands if c.name) == everything  # not narrowed

@@ -1,18 +1,22 @@
 """The `charter` command. Heavy libraries are imported inside commands, so `--help` is quick.
 
-A command of a group (`charter prompt list`) builds only that group: Typer turns every registered
-command into a Click command on each run, and the other twenty groups' modules and commands cost
-more than the command itself. `charter --help`, a top-level command or an unknown name builds the
-whole tree, and `app` (the module attribute) is the whole tree too.
+A command of a group (`charter prompt list`) builds only that group, holding only that command:
+Typer turns every registered command into a Click command on each run, and the other twenty
+groups' modules and commands, or the group's other commands, cost more than the command itself.
+`charter --help`, a top-level command or an unknown name builds the whole tree, and `app` (the
+module attribute) is the whole tree too.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 import sys
 from functools import cache
 
 import typer
+from typer.main import get_command_name
+from typer.models import CommandInfo
 
 # What `charter` holds, in the order `charter --help` lists it: (name, module, attribute, is a group).
 COMMANDS: tuple[tuple[str, str, str, bool], ...] = (
@@ -71,13 +75,26 @@ def full_app() -> typer.Typer:
 
 
 def app_for(args: list[str]) -> typer.Typer:
-    """The command tree `args` needs: the group its first word names, else everything."""
+    """The command tree `args` needs: the group its first word names, with only the command its
+    second word names when it names one (`charter prompt --help` builds the whole group), else
+    everything."""
     found = _GROUPS.get(args[0]) if args else None
     if found is None:
         return full_app()
+    group = _member(*found)
+    chosen = [c for c in group.registered_commands if len(args) > 1 and _command_name(c) == args[1]]
+    if chosen:
+        group = copy.copy(group)  # the module's group keeps every command
+        group.registered_commands = chosen
     root = _root()
-    root.add_typer(_member(*found), name=args[0])
+    root.add_typer(group, name=args[0])
     return root
+
+
+def _command_name(info: CommandInfo) -> str | None:
+    if info.name is not None:
+        return info.name
+    return None if info.callback is None else get_command_name(info.callback.__name__)
 
 
 def __getattr__(name: str) -> typer.Typer:

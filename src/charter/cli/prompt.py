@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from charter.cli.context import registry
-from charter.cli.output import JsonFlag, emit, fields, say, table
+from charter.cli.output import JsonFlag, emit, escape, fields, say, table
 
 if TYPE_CHECKING:
     from charter.service.prompt_results import Validation
@@ -214,9 +214,9 @@ def show(
         if v.messages is not None:
             for m in v.messages:
                 say(f"[bold]{m.role}[/bold]")
-                say(_escape(m.content))
+                say(escape(m.content))
         else:
-            say(_escape(v.template or ""))
+            say(escape(v.template or ""))
         if details.validations:
             table(
                 "validations",
@@ -252,7 +252,7 @@ def diff(
             say(f"{d.a} and {d.b} have the same content")
         for line in d.text:
             style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
-            say(f"[{style}]{_escape(line)}[/{style}]" if style else _escape(line))
+            say(f"[{style}]{escape(line)}[/{style}]" if style else escape(line))
         for label, changes in (("variable", d.variables), ("param", d.params)):
             for key, value in changes["added"].items():
                 say(f"+ {label} {key}: {value}")
@@ -280,12 +280,6 @@ def diff(
         )
 
     emit(d, json_out, human)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 def _summary(v: Any) -> str:
@@ -457,7 +451,7 @@ def validate(
         )
         for failure in result.failures[:10]:
             why = failure["error"] or "; ".join(f["reason"] for f in failure["failed"])
-            say(f"  row {failure['row']}: {_escape(why)}")
+            say(f"  row {failure['row']}: {escape(why)}")
         if len(result.failures) > 10:
             say(f"  … {result.sample_size - result.passed_count - 10} more (see --json)")
 

@@ -9,7 +9,6 @@ from charter.domain.policy import tighten_minimum
 from charter.errors import InvalidInput, PolicyViolation, ValidationMissing
 from charter.service.policies import current_policy
 from charter.service.prompt_results import Validation
-from charter.service.prompt_validation import missing_columns
 from charter.service.prompt_version import PromptVersion
 from charter.storage.prompts import PromptVersionRecord
 from charter.storage.store import Tx
@@ -55,6 +54,8 @@ def passing_validation(tx: Tx, record: PromptVersionRecord, policy: Mapping[str,
 
 
 def require_columns(sample: str, columns: list[str], version: PromptVersion) -> None:
+    from charter.service.prompt_validation import missing_columns  # the runners: not for every read
+
     missing = missing_columns(columns, version.variables)
     if missing:
         raise InvalidInput(

@@ -71,6 +71,50 @@ class ExportReport:
         }
 
 
+ERROR, WARNING = "error", "warning"  # the severities of a finding of `charter prompt check`
+
+
+@dataclass(frozen=True)
+class Finding:
+    file: str
+    prompt: str | None
+    severity: str  # error | warning
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    folder: str
+    files: int
+    findings: tuple[Finding, ...]
+    registry_checked: bool  # False: model registration was not checked (offline)
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity == WARNING)
+
+    def ok(self, *, strict: bool = False) -> bool:
+        return self.errors == 0 and (not strict or self.warnings == 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "folder": self.folder,
+            "files": self.files,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "registry_checked": self.registry_checked,
+            "findings": [f.as_dict() for f in self.findings],
+        }
+
+
 @dataclass(frozen=True)
 class Validation:
     ref: str

@@ -35,15 +35,38 @@ from typing import Any
 from charter.domain.assertions import Predicate, failures
 from charter.domain.prompts import Variable, coerce_sample_value
 from charter.errors import CharterError, InvalidInput
+from charter.service.prompt_run import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, RunnerFunction, ValidationRun
 from charter.service.prompt_templates import Rendered
 from charter.service.prompt_version import PromptVersion
 
 TABULAR = (".csv", ".parquet", ".pq", ".jsonl", ".ndjson", ".json")
-DEFAULT_TIMEOUT_S = 60.0
-DEFAULT_CONCURRENCY = 8
-MAX_OUTPUT_CHARS = 2000  # of an output kept as evidence
+# The run's own types and defaults live in `prompt_run` (light: the prompt service's signatures
+# name them); they are re-exported here for the runners' callers.
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_TIMEOUT_S",
+    "MAX_OUTPUT_CHARS",
+    "TABULAR",
+    "CallableRunner",
+    "CommandRunner",
+    "RowOutcome",
+    "Runner",
+    "RunnerFailed",
+    "RunnerFunction",
+    "RunnerTimedOut",
+    "ValidationRun",
+    "importable_from",
+    "load_callable",
+    "load_predicates",
+    "make_runner",
+    "missing_columns",
+    "plain",
+    "read_sample",
+    "row_values",
+    "run_rows",
+]
 
-RunnerFunction = Callable[..., Any]
+MAX_OUTPUT_CHARS = 2000  # of an output kept as evidence
 
 
 class Runner:
@@ -262,21 +285,6 @@ class RowOutcome:
             "error": self.error,
             "failed": list(self.failed),
         }
-
-
-@dataclass(frozen=True)
-class ValidationRun:
-    """What running a validation found, before it is recorded."""
-
-    sample_size: int
-    passed_count: int
-    failures: tuple[dict[str, Any], ...]  # every failed row, in row order
-    duration_s: float
-    runner: dict[str, Any]
-
-    @property
-    def pass_rate(self) -> float:
-        return self.passed_count / self.sample_size if self.sample_size else 0.0
 
 
 def run_rows(

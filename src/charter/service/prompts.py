@@ -29,13 +29,11 @@ from charter.errors import (
 )
 from charter.service.access import authorize
 from charter.service.policies import current_policy
-from charter.service.prompt_check import CheckReport, lint_folder
-from charter.service.prompt_diff import compare
 from charter.service.prompt_environments import environment_order, in_order
 from charter.service.prompt_evidence import passing_validation, thresholds
 from charter.service.prompt_lock import Lockfile
-from charter.service.prompt_metrics import production_metrics
 from charter.service.prompt_results import (
+    CheckReport,
     EnvMove,
     ExportReport,
     MoveResult,
@@ -46,17 +44,8 @@ from charter.service.prompt_results import (
     Validation,
     VersionEntry,
 )
-from charter.service.prompt_sync import export_folder, sync_folder
+from charter.service.prompt_run import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, RunnerFunction, ValidationRun
 from charter.service.prompt_templates import Rendered
-from charter.service.prompt_validation import (
-    DEFAULT_CONCURRENCY,
-    DEFAULT_TIMEOUT_S,
-    RunnerFunction,
-    ValidationRun,
-    load_predicates,
-    make_runner,
-    run_rows,
-)
 from charter.service.prompt_version import PromptVersion
 from charter.service.txn_context import note_fallback
 from charter.storage.prompts import PromptVersionRecord
@@ -210,6 +199,8 @@ class PromptService:
         """Register a new version of every prompt file whose content changed (same content ⇒ no new
         version), record its path and git commit, and report registered prompts missing from the
         folder (they are kept). Any bad file refuses the whole sync; nothing is written."""
+        from charter.service.prompt_sync import sync_folder
+
         report = sync_folder(self.registry, Path(folder), self._model_registered)
         self._expire()
         return report
@@ -226,10 +217,14 @@ class PromptService:
     ) -> ExportReport:
         """Write each prompt's latest version (or the version `environment` holds) as a prompt file,
         at the path it was synced from. A differing existing file is overwritten only with `force`."""
+        from charter.service.prompt_sync import export_folder
+
         return export_folder(self.registry, Path(folder), environment=environment, force=force)
 
     def check(self, folder: str | Path) -> CheckReport:
         """Lint a folder of prompt files, checking model references against the registry."""
+        from charter.service.prompt_check import lint_folder
+
         with self.registry.store.read() as tx:
             authorize(tx, self.registry.actor, Action.READ)
         return lint_folder(Path(folder), self._model_registered)
@@ -303,6 +298,9 @@ class PromptService:
     def diff(self, a: str, b: str) -> PromptDiff:
         """Text, variable, model, parameter and test changes from `a` to `b`, with each version's
         latest validation and production metrics side by side."""
+        from charter.service.prompt_diff import compare
+        from charter.service.prompt_metrics import production_metrics
+
         pa, pb = parse_prompt_ref(a), parse_prompt_ref(b)
         with self.registry.store.read() as tx:
             authorize(tx, self.registry.actor, Action.READ)
@@ -436,6 +434,7 @@ class PromptService:
     ) -> Validation:
         """Run the version's tests over every row of a dataset version and record the result as
         evidence (passing or not). The runner runs here, in this process."""
+        from charter.service.prompt_validation import load_predicates, make_runner, run_rows
         from charter.service.validation_plan import plan_validation, sample_rows
 
         plan = plan_validation(self.registry, ref, sample, min_pass_rate, min_samples)

@@ -24,12 +24,15 @@ import re
 import secrets
 from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
+from functools import cached_property
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from charter.errors import NotFound
-from charter.storage.packs import PACK_LIMIT, PackSet, PackWriter
-from charter.storage.packs_gc import Collected, collect_packs, drop, rewrite
+
+if TYPE_CHECKING:  # packs are imported when first used: a command that reads no blob never loads them
+    from charter.storage.packs import PackSet, PackWriter
+    from charter.storage.packs_gc import Collected
 
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
 Buffer = bytes | bytearray | memoryview
@@ -147,6 +150,8 @@ def collect_loose(
 ) -> Collected:
     """The loose-object half of `collect`, for any store: every one of `objects` (digest, mtime,
     size) that is unreachable and older than `older_than` is deleted; then temporary leftovers."""
+    from charter.storage.packs_gc import Collected
+
     result = Collected()
     for digest, mtime, size in list(objects):
         if digest in live:
@@ -183,11 +188,17 @@ class LocalBlobStore:
         self.direct_io = direct_io
         self.objects = self.root / "objects"
         self.tmp = self.root / "tmp"
-        self.packs = PackSet(self.root / "packs")
         self.pack_limit = pack_limit
         # string prefixes: the hot paths build object paths by concatenation, not pathlib
         self._objects = str(self.objects) + os.sep
         self._tmp = str(self.tmp) + os.sep
+
+    @cached_property
+    def packs(self) -> PackSet:
+        """The pack files under `packs/`, set up on first use."""
+        from charter.storage.packs import PackSet
+
+        return PackSet(self.root / "packs")
 
     @property
     def location(self) -> str:
@@ -248,6 +259,8 @@ class LocalBlobStore:
 
     def writer(self, *, dedup: bool = True) -> PackWriter:
         """A pack writer; without `dedup` it writes every object it is given (for repacking)."""
+        from charter.storage.packs import PACK_LIMIT, PackWriter
+
         return PackWriter(
             self.packs,
             self.tmp,
@@ -300,6 +313,8 @@ class LocalBlobStore:
 
     def delete(self, digest: str) -> None:
         """Remove the object, loose or packed (a pack holding it is rewritten without it)."""
+        from charter.storage.packs_gc import rewrite
+
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._path(digest))
         for info in self.packs.packs():
@@ -339,6 +354,8 @@ class LocalBlobStore:
         return removed
 
     def collect(self, live: AbstractSet[str], older_than: float, *, dry_run: bool = False) -> Collected:
+        from charter.storage.packs_gc import collect_packs
+
         result = collect_loose(self, self.loose_digests(), live, older_than, dry_run=dry_run)
         result.add(collect_packs(self.packs, self._repacker, live, older_than, dry_run=dry_run))
         return result
@@ -349,6 +366,8 @@ class LocalBlobStore:
     def unpack(self) -> int:
         """Write every packed object as a loose one, durably, then delete the packs; the number of
         objects unpacked. For moving a folder store to an object store, which reads loose objects."""
+        from charter.storage.packs_gc import drop
+
         count = 0
         for info in self.packs.packs():
             for digest, (offset, length) in info.entries.items():

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Connection, Engine
 
 from charter.clock import Clock
-from charter.storage.blobs import BlobStore
 from charter.storage.engine import WRITE
-from charter.storage.ledger import Ledger
 from charter.storage.users import UserRepo
 
 if TYPE_CHECKING:
+    from charter.storage.blobs import BlobStore
     from charter.storage.datasets import DatasetRepo
+    from charter.storage.ledger import Ledger
     from charter.storage.models import ModelRepo
     from charter.storage.policies import PolicyRepo
     from charter.storage.prompts import PromptRepo
@@ -28,18 +28,22 @@ if TYPE_CHECKING:
 
 @dataclass
 class Tx:
-    """One database transaction and everything that works inside it. The repositories are made
-    (and their modules imported) on first use, so a command pays only for the registries it reads."""
+    """One database transaction and everything that works inside it. The ledger and the repositories
+    are made (and their modules imported) on first use, so a command pays only for what it reads."""
 
     conn: Connection
     clock: Clock
     writable: bool
-    ledger: Ledger = field(init=False)
     users: UserRepo = field(init=False)
 
     def __post_init__(self) -> None:
-        self.ledger = Ledger(self.conn, self.clock)
         self.users = UserRepo(self.conn)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        from charter.storage.ledger import Ledger
+
+        return Ledger(self.conn, self.clock)
 
     @cached_property
     def policies(self) -> PolicyRepo:
