@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q src/charter
 	touch $(STAMP)
 
 run: $(STAMP)
+	@$(BIN)/python -m compileall -q src/charter  # bytecode even where PYTHONDONTWRITEBYTECODE is set
 	$(BIN)/charter init
 	@echo
 	@echo "charter is ready: the store is in ./.charter. Quickstart (from README.md), in another shell:"
