@@ -129,7 +129,10 @@ def request_path(reg: Any, count: int, *, writer: bool, tag: str) -> float:
     return statistics.median(samples) / 1e9
 
 
-def run(workdir: Path, quick: bool, rounds: int, backends: list[str]) -> list[dict[str, Any]]:
+def run(
+    workdir: Path, quick: bool, rounds: int = 3, backends: list[str] | None = None
+) -> list[dict[str, Any]]:
+    backends = backends or ["sqlite", "postgresql"]
     rows: list[dict[str, Any]] = []
     count = 20_000 if quick else 100_000
     for backend in backends:

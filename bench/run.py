@@ -22,7 +22,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = (
-    "cli", "data", "pack_index", "models", "prompts", "routing", "tracks", "server", "web", "lake", "intel",
+    "cli", "data", "pack_index", "models", "prompts", "routing", "tracks", "ingest", "server", "web", "lake",
+    "intel",
 )  # fmt: skip
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
