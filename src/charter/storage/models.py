@@ -472,15 +472,20 @@ class ModelRepo:
 
     def _promotion(self, row: Any) -> PromotionRecord:
         target = None if row.rollback_to_id is None else self.version_by_id(row.rollback_to_id).ref
-        return PromotionRecord(
-            row.id,
-            row.model_version_id,
-            json.loads(row.report),
-            row.rollback_plan,
-            target,
-            row.created_at,
-            row.created_by,
-        )
+        return promotion_record(row, target)
+
+
+def promotion_record(row: Any, target: str | None) -> PromotionRecord:
+    """A `promotions` row as its record; `target`: the rollback target's ref, resolved by the caller."""
+    return PromotionRecord(
+        row.id,
+        row.model_version_id,
+        json.loads(row.report),
+        row.rollback_plan,
+        target,
+        row.created_at,
+        row.created_by,
+    )
 
 
 def _json(value: Any) -> str:

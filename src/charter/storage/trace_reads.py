@@ -38,6 +38,7 @@ from charter.storage.models import (
     PromotionRecord,
     SignoffRecord,
     _evaluation,
+    promotion_record,
 )
 from charter.storage.models import _VERSIONS as _MODEL_VERSIONS
 from charter.storage.models import _version as _model_version
@@ -362,15 +363,7 @@ def _promotion(row: Any) -> PromotionRecord:
     target = None
     if row.target_name is not None:
         target = f"{row.target_name}@{Version(row.target_major, row.target_minor, row.target_patch)}"
-    return PromotionRecord(
-        row.id,
-        row.model_version_id,
-        json.loads(row.report),
-        row.rollback_plan,
-        target,
-        row.created_at,
-        row.created_by,
-    )
+    return promotion_record(row, target)
 
 
 def _by_id(rows: list[Any]) -> list[Any]:
