@@ -12,11 +12,13 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy.engine import Connection, Engine
 
 from charter.clock import ManualClock
 from charter.config import Settings
@@ -85,6 +87,25 @@ def database_url(backend: str, tmp_path: Path, _templates: dict[str, str]) -> It
     yield _pg_url(name)
     with psycopg.connect(_pg_admin_conninfo(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on a fresh database of `backend`, for storage-level tests."""
+    engine = create_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@contextmanager
+def rolled_back(engine: Engine) -> Iterator[Connection]:
+    """A connection whose writes are undone afterwards (each example starts from empty tables)."""
+    with engine.connect() as conn:
+        conn.begin()
+        try:
+            yield conn
+        finally:
+            conn.rollback()
 
 
 @pytest.fixture

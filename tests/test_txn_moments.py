@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,30 +23,13 @@ from charter.storage import txn_moments
 from charter.storage.engine import create_engine
 from charter.storage.transactions import TransactionRepo
 from charter.storage.txn_writes import TxnRow, metrics_json
+from tests.conftest import rolled_back
 
 BASE = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)  # the records' 3 days hold two UTC midnights
 RANGE_US = 3 * 24 * 3600 * 1_000_000
 ROLLOUTS = ("0190aaaa-0000-7000-8000-000000000001", "0190aaaa-0000-7000-8000-000000000002")
 ARMS = ("baseline", "candidate", "shadow")
 METRICS = ("quality", "cost")
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_engine(database_url)
-    yield engine
-    engine.dispose()
-
-
-@contextmanager
-def rolled_back(engine: Engine) -> Iterator[Connection]:
-    """A connection whose writes are undone afterwards (each example starts from empty tables)."""
-    with engine.connect() as conn:
-        conn.begin()
-        try:
-            yield conn
-        finally:
-            conn.rollback()
 
 
 def row(n: int, offset_us: int, rollout: str | None, arm: str, metrics: dict[str, float]) -> TxnRow:

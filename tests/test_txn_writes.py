@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -17,10 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from charter.storage import txn_moments
-from charter.storage.engine import create_engine
 from charter.storage.schema import transactions
 from charter.storage.transactions import TransactionRepo, uuid7
 from charter.storage.txn_writes import COLUMNS, SQLITE_ROWS, TxnRow, _sizes, metrics_json, metrics_jsons
+from tests.conftest import rolled_back
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 START_NS = 1_790_000_000_123_456_789
@@ -34,23 +32,6 @@ DECISIONS = [
     (2, 12, "baseline", None, None, None, False),  # no rollout: no sums
 ]
 ODD = ["tab\there", "new\nline", "cr\r", "back\\slash", 'quote" é %s %r']
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_engine(database_url)
-    yield engine
-    engine.dispose()
-
-
-@contextmanager
-def rolled_back(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as conn:
-        conn.begin()
-        try:
-            yield conn
-        finally:
-            conn.rollback()
 
 
 def records(n: int, seed: int) -> list[TxnRow]:
