@@ -316,3 +316,68 @@ def test_ingesting_a_file_twice_counts_each_record_once_in_the_gate(
         same(kept, tx.transactions.scan_daily_moments(**query))
     assert sum(m.count for m in kept["baseline"]["quality"].values()) == 20
     assert sum(m.count for m in kept["shadow"]["quality"].values()) == 10
+
+
+def sums_one_by_one(
+    out: txn_moments.Sums,
+    rollout: str,
+    arm: str,
+    times: Sequence[datetime | int],
+    metrics: Sequence[dict[str, float]],
+) -> None:
+    """The reference for `add_group`: records grouped by minute and metric names in the order they
+    first appear, each group's columns summed in record order, then added to `out`."""
+    groups: dict[tuple[int, tuple[str, ...]], list[dict[str, float]]] = {}
+    for when, values in zip(times, metrics, strict=True):
+        second = when // 1_000_000_000 if isinstance(when, int) else int(when.timestamp())
+        groups.setdefault((second // 60, tuple(values)), []).append(values)
+    for (minute, names), rows in groups.items():
+        for name in names:
+            column = [r[name] for r in rows]
+            total, squares = sum(column), sum(x * x for x in column)
+            for span, start in ((60, minute * 60), (3600, minute * 60 // 3600 * 3600)):
+                acc = out.setdefault((rollout, span, arm, name, start), [0, 0.0, 0.0])
+                acc[0] += len(rows)
+                acc[1] += total
+                acc[2] += squares
+
+
+same_names = st.lists(st.sampled_from(("quality", "cost", "format_ok")), unique=True, max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    names=same_names,
+    values=st.lists(st.lists(metric_values, min_size=3, max_size=3), min_size=1, max_size=60),
+    steps_ms=st.lists(st.integers(0, 40_000), min_size=60, max_size=60),
+    shuffle=st.randoms(use_true_random=False),
+    mix=st.sampled_from(["sorted", "shuffled", "renamed", "reordered", "datetimes"]),
+    earlier=st.booleans(),
+)
+def test_a_batch_of_one_metric_set_adds_the_sums_the_records_one_by_one_add(
+    names: list[str], values: list[list[float]], steps_ms: list[int], shuffle: Any, mix: str, earlier: bool
+) -> None:
+    """The common case (times in order, in nanoseconds, the same metrics in every record) takes a
+    path that does nothing per record in Python: it must add exactly what the general one adds,
+    and every other case (out of order, a record with other names or another order, datetimes)
+    must still be summed right."""
+    ns, times = 1_790_000_000_000_000_000, []
+    for step in steps_ms[: len(values)]:
+        ns += step * 1_000_000 + 7
+        times.append(ns)
+    metrics = [dict(zip(names, v, strict=False)) for v in values]
+    recorded: list[Any] = list(times)
+    if mix == "shuffled":
+        shuffle.shuffle(recorded)
+    elif mix == "renamed" and names:
+        metrics[-1] = {"other": 1.0, **metrics[-1]}
+    elif mix == "reordered" and len(names) > 1:
+        metrics[0] = dict(reversed(metrics[0].items()))
+    elif mix == "datetimes":
+        recorded[0] = datetime.fromtimestamp(recorded[0] // 1000 / 1e6, UTC)
+    out: txn_moments.Sums = {}
+    expected: txn_moments.Sums = {}
+    for _ in range(2 if earlier else 1):  # earlier: sums already there from an earlier chunk
+        txn_moments.add_group(out, ROLLOUTS[0], "baseline", recorded, metrics)
+        sums_one_by_one(expected, ROLLOUTS[0], "baseline", recorded, metrics)
+    assert out == expected

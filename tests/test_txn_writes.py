@@ -5,6 +5,7 @@ gives (`txn_moments.rebuild`): fresh ids, duplicates, odd text, mixed decisions,
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -184,6 +185,15 @@ def test_statement_sizes_add_up_and_are_few(n: int) -> None:
 def test_metrics_json_of_many_is_each_ones_json() -> None:
     many = [{"a": 1.5, "b": -0.0}, {}, {"100%": 3e-9}, {"a": 2.0, "b": 1e300}, {'q"': 0.25}]
     assert metrics_jsons(many) == [metrics_json(m) for m in many]
+    # the same names in every record (one template applied in C), and the cases that must leave it
+    same = [{"quality": 0.1 * i, "format_ok": 1.0, "100%": -2.5e-7} for i in range(50)]
+    assert metrics_jsons(same) == [metrics_json(m) for m in same]
+    for odd in ({"format_ok": 1.0, "quality": 0.5, "100%": 1.0}, {"quality": 0.5}, {}, {**same[0], "x": 2.0}):
+        mixed = [*same[:3], odd, *same[3:6]]
+        assert metrics_jsons(mixed) == [metrics_json(m) for m in mixed]
+        assert [json.loads(text) for text in metrics_jsons(mixed)] == mixed
+    for alone in ([{"q": 0.5}] * 3, [{}] * 3, []):
+        assert metrics_jsons(alone) == [metrics_json(m) for m in alone]
 
 
 def test_a_deferred_write_leaves_its_checkpoint_to_a_thread_that_copies_the_whole_log(

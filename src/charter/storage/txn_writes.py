@@ -168,8 +168,36 @@ def metrics_json(metrics: Mapping[str, float]) -> str:
     return _template(tuple(metrics)) % tuple(metrics.values())
 
 
-def metrics_jsons(metrics: Iterable[Mapping[str, float]]) -> list[str]:
-    """`metrics_json` of each, in one loop."""
+MetricRows = tuple[tuple[str, ...], list[tuple[float, ...]]]
+
+
+def metric_rows(metrics: Sequence[Mapping[str, float]]) -> MetricRows | None:
+    """When every record reports the same metrics in the same order (an application reports the
+    same few on every request): their names, and each record's values in that order, taken in C
+    (`itemgetter`); else None."""
+    if not metrics:
+        return None
+    names = tuple(metrics[0])
+    if not all(map(names.__eq__, map(tuple, metrics))):
+        return None
+    if not names:
+        return names, [()] * len(metrics)
+    if len(names) == 1:
+        return names, list(zip(map(itemgetter(names[0]), metrics)))
+    return names, list(map(itemgetter(*names), metrics))
+
+
+def metrics_json_rows(names: tuple[str, ...], rows: Iterable[tuple[float, ...]]) -> list[str]:
+    """The JSON of records that report the metrics `names` (`rows`: each record's values of them,
+    in that order): one template, applied in C."""
+    return list(map(_template(names).__mod__, rows))
+
+
+def metrics_jsons(metrics: Sequence[Mapping[str, float]]) -> list[str]:
+    """`metrics_json` of each: when all have the same names, one template applied in C."""
+    same = metric_rows(metrics)
+    if same is not None:
+        return metrics_json_rows(*same)
     templates = _TEMPLATES
     out: list[str] = []
     append = out.append
