@@ -9,35 +9,45 @@ stored in batches, each in one transaction; ids already stored are skipped.
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from math import isfinite
+from operator import methodcaller
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from charter.domain.roles import Action
-from charter.domain.routing import Arm
 from charter.domain.times import parse_time
-from charter.errors import InvalidInput
+from charter.errors import CharterError, InvalidInput
 from charter.service.access import authorize
+from charter.service.ingest_columns import (
+    ARMS,
+    BASELINE,
+    CANDIDATE,
+    EPOCH,
+    MAX_ERROR,
+    MAX_KEY,
+    MAX_METRIC_NAME,
+    SHADOW,
+    Found,
+    column_groups,
+)
 from charter.service.releases import require_slot, resolve_release
 from charter.storage.engine import WRITE
+from charter.storage.slots import ReleaseRecord
 from charter.storage.store import Tx
-from charter.storage.transactions import uuid7_parts, uuid7_text
-from charter.storage.txn_writes import TxnRow, metrics_json
+from charter.storage.transactions import CHUNK, uuid7_parts, uuid7_text
+from charter.storage.txn_writes import Group, TxnRow, groups_of, metrics_json
 
 if TYPE_CHECKING:
     from charter.service.registry import Registry
 
 INGEST_BATCH = 50_000
-MAX_ERROR = 2000
-MAX_METRIC_NAME = 200  # txn_moments.metric
-_ARMS = frozenset(a.value for a in Arm)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LARGEST = sys.float_info.max
 
 
 def check_metrics(metrics: Mapping[str, Any], _longest: int = MAX_METRIC_NAME) -> dict[str, float]:
@@ -48,7 +58,7 @@ def check_metrics(metrics: Mapping[str, Any], _longest: int = MAX_METRIC_NAME) -
         kind = type(value)
         if kind is float and value - value == 0.0 and 0 < len(name) <= _longest:
             out[name] = value
-        elif kind is int and 0 < len(name) <= _longest:  # not bool: type() is exact
+        elif kind is int and 0 < len(name) <= _longest and -_LARGEST <= value <= _LARGEST:  # not bool
             out[name] = float(value)
         else:
             out[name] = _checked(name, value)
@@ -65,8 +75,8 @@ def _checked(name: str, value: Any) -> float:
     kind = type(value)
     if kind is bool:
         return 1.0 if value else 0.0
-    if isinstance(value, int | float) and not isinstance(value, bool) and isfinite(value):
-        return float(value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and -_LARGEST <= value <= _LARGEST:
+        return float(value)  # finite (nan fails both comparisons), and an integer that fits a float
     raise InvalidInput(f"metric {name}={value!r} is not a finite number (or true/false)")
 
 
@@ -113,7 +123,7 @@ class _Timeline:
             ))  # fmt: skip
         self.starts = [s[0] for s in self.spans]
 
-    def at(self, when: datetime) -> tuple[str, int, int, str, float] | None:
+    def at(self, when: datetime) -> Found:
         i = bisect_right(self.starts, when) - 1
         if i < 0:
             return None
@@ -122,6 +132,21 @@ class _Timeline:
             return None
         stage, traffic = stages[max(bisect_right(times, when) - 1, 0)]
         return rollout_id, baseline, candidate, stage, traffic
+
+    def constant(self, first: datetime, last: datetime) -> tuple[bool, Found]:
+        """Whether `at` gives the same answer for every time from `first` to `last` (no rollout
+        starts, ends or changes stage in between, `first` included), and that answer."""
+        i = bisect_right(self.starts, first) - 1
+        if i != bisect_right(self.starts, last) - 1:
+            return False, None
+        if i < 0:
+            return True, None
+        end, times = self.spans[i][1], self.spans[i][5]
+        if end is not None and first < end <= last:
+            return False, None
+        if bisect_right(times, first) != bisect_right(times, last):
+            return False, None
+        return True, self.at(first)
 
 
 @contextmanager
@@ -193,26 +218,78 @@ def _add(total: _Counts, part: _Counts) -> None:
 def ingest_items(
     registry: Registry, slot: str, items: list[dict[str, Any]], *, authorize_as: str | None
 ) -> _Counts:
-    """Validate and store one batch in one transaction (all or nothing)."""
+    """Validate and store one batch in one transaction (all or nothing).
+
+    Records without ids (their ids are made here, so none can be stored already) are validated a
+    CHUNK at a time as the repository asks for them: PostgreSQL stores one chunk while the next is
+    validated. Nothing is read from the database once the chunks start (a COPY holds the
+    connection), so every release the batch names is resolved first."""
     with registry.store.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
         tx = Tx(conn, registry.clock, writable=True)
         if authorize_as is not None:
             authorize(tx, authorize_as, Action.ROUTE)
         slot_record = require_slot(tx, slot)
-        releases: dict[str, Any] = {}
+        releases = _releases(tx, slot, items)
         timeline = _Timeline(tx, slot_record.id)
-        rows: list[TxnRow] = []
-        metrics: list[dict[str, float]] = []
         by_arm: dict[str, int] = {}
-        for item in items:
-            row, values = _row(tx, slot, slot_record.id, item, releases, timeline)
-            rows.append(row)
-            metrics.append(values)
-            by_arm[row[4]] = by_arm.get(row[4], 0) + 1
-        # ids made here are new; only ids the records carry can already be stored
-        fresh = not any("id" in item for item in items)
-        inserted = tx.transactions.insert_many(rows, fresh_ids=fresh, metrics=metrics)
-    return _Counts(len(rows), inserted, by_arm)
+        if any("id" in item for item in items):  # only ids the records carry can be stored already
+            rows: list[TxnRow] = []
+            metrics: list[dict[str, float]] = []
+            for item in items:
+                row, values = _row(slot_record.id, item, releases, timeline)
+                rows.append(row)
+                metrics.append(values)
+                by_arm[row[4]] = by_arm.get(row[4], 0) + 1
+            inserted = tx.transactions.insert_many(rows, metrics=metrics)
+        else:
+            chunks = (
+                _chunk(items[start : start + CHUNK], slot_record.id, releases, timeline, by_arm)
+                for start in range(0, len(items), CHUNK)
+            )
+            inserted = tx.transactions.insert_chunks(chunks)
+    return _Counts(len(items), inserted, by_arm)
+
+
+def _releases(tx: Tx, slot: str, items: list[dict[str, Any]]) -> dict[str, ReleaseRecord | CharterError]:
+    """Each release reference the items make, resolved (or the error resolving it gives, raised
+    by `_row` at the first line that makes it)."""
+    refs = {_ref_text(ref) for ref in map(methodcaller("get", "release"), items) if ref is not None}
+    out: dict[str, ReleaseRecord | CharterError] = {}
+    for ref in refs:
+        try:
+            out[ref] = resolve_release(tx, ref, slot=slot)
+        except CharterError as exc:
+            out[ref] = exc
+    return out
+
+
+def _ref_text(ref: Any) -> str:
+    return ref if type(ref) is str else str(ref)
+
+
+def _chunk(
+    items: list[dict[str, Any]],
+    slot_id: int,
+    releases: dict[str, ReleaseRecord | CharterError],
+    timeline: _Timeline,
+    by_arm: dict[str, int],
+) -> list[Group]:
+    """Records whose ids are made here, as the repository stores them: a column at a time when
+    they are all alike (`ingest_columns`), else one by one (which names the first bad line)."""
+    fast = column_groups(items, slot_id, releases, timeline.constant)
+    if fast is not None:
+        groups, counts = fast
+        for arm, n in counts.items():
+            by_arm[arm] = by_arm.get(arm, 0) + n
+        return groups
+    rows: list[TxnRow] = []
+    metrics: list[dict[str, float]] = []
+    for item in items:
+        row, values = _row(slot_id, item, releases, timeline)
+        rows.append(row)
+        metrics.append(values)
+        by_arm[row[4]] = by_arm.get(row[4], 0) + 1
+    return list(groups_of(rows, metrics))
 
 
 _KNOWN = frozenset({
@@ -222,7 +299,7 @@ _KNOWN = frozenset({
 
 
 def _row(
-    tx: Tx, slot: str, slot_id: int, item: dict[str, Any], releases: dict[str, Any], timeline: _Timeline
+    slot_id: int, item: dict[str, Any], releases: dict[str, ReleaseRecord | CharterError], timeline: _Timeline
 ) -> tuple[TxnRow, dict[str, float]]:
     """One record, validated, as stored; and its metrics. Every check names the line; the common
     case (a few known fields, a known release) takes the shortest path."""
@@ -241,9 +318,9 @@ def _row(
         raise InvalidInput(
             f"{_where(item)}: time {raw_time!r} is not ISO 8601 (2026-03-01T14:30:00Z)"
         ) from None
-    release = releases.get(ref)
-    if release is None:
-        release = releases[ref] = resolve_release(tx, str(ref), slot=slot)
+    release = releases[_ref_text(ref)]
+    if isinstance(release, CharterError):
+        raise release
     raw_metrics = get("metrics")
     try:
         metrics = check_metrics(raw_metrics) if raw_metrics else {}
@@ -264,16 +341,12 @@ def _row(
         rollout = rollout or found[0]
         stage = stage or found[3]
         if arm is None:
-            arm = (
-                Arm.BASELINE.value
-                if release.id == found[1]
-                else (Arm.SHADOW.value if found[4] == 0 else Arm.CANDIDATE.value)
-            )
-    arm = arm or Arm.BASELINE.value
-    if arm not in _ARMS:
+            arm = BASELINE if release.id == found[1] else (SHADOW if found[4] == 0 else CANDIDATE)
+    arm = arm or BASELINE
+    if arm not in ARMS:
         raise InvalidInput(f"{_where(item)}: arm {arm!r} is not one of baseline, candidate, shadow")
     # stored as Unix nanoseconds (exact; the databases' text and the sums are made faster from them)
-    since = when - _EPOCH
+    since = when - EPOCH
     ns = ((since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds) * 1000
     txn_id = get("id")
     if txn_id is None:
@@ -298,7 +371,7 @@ def _row(
         bool(get("stale", False)),
         None if latency is None else _optional(item, "latency_ms", float),
         None if error is None else str(error)[:MAX_ERROR],
-        None if key is None else str(key)[:200],
+        None if key is None else str(key)[:MAX_KEY],
         metrics_json(metrics),
         None if inputs is None else json.dumps(inputs, default=str),
         None if parent is None else _optional(item, "parent_id", _uuid_text),

@@ -62,13 +62,13 @@ from charter.clock import SystemClock
 from charter.domain.routing import Arm
 from charter.errors import InvalidInput
 from charter.service.ingest import (
-    MAX_ERROR,
     IngestReport,
     check_metrics,
     ingest_items,
     ingest_lines,
     record_lines,
 )
+from charter.service.ingest_columns import MAX_ERROR
 from charter.service.txn_context import CURRENT
 from charter.storage.engine import WRITE
 from charter.storage.store import Tx
