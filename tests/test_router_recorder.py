@@ -141,7 +141,8 @@ def test_ingest_validates_every_line_and_skips_records_already_stored(w: World, 
         ({**good, "metrics": [1, 2]}, "line 2: metrics must be an object"),
         ({**good, "metrics": {"q" * 201: 1}}, "line 2: metric name 'qqq"),
         ({**good, "id": "42"}, "not a UUID"),
-        ({**good, "release": "0000000000"}, "not found"),
+        ({**good, "release": "0000000000"}, "line 2: release 0000000000 not found; list releases with"),
+        ({**good, "release": "zz"}, "line 2: 'zz' is not a valid reference; expected a release digest"),
     ]
     before = stored(w.admin)
     for record, message in bad:

@@ -320,7 +320,7 @@ def _row(
         ) from None
     release = releases[_ref_text(ref)]
     if isinstance(release, CharterError):
-        raise release
+        raise InvalidInput(f"{_where(item)}: {release.message}") from None
     raw_metrics = get("metrics")
     try:
         metrics = check_metrics(raw_metrics) if raw_metrics else {}
