@@ -1,6 +1,7 @@
-"""`txn ingest`'s column path (`charter.service.ingest_columns`) stores exactly what validating
-each record by itself (`ingest._row`) stores, takes every batch of the common shape, and never
-accepts a batch that `_row` refuses: random batches of good, odd and bad records."""
+"""`txn ingest`'s column path (`charter.service.ingest_columns`: lines decoded by msgspec, checked a
+column at a time) stores exactly what reading each line with `json` and validating it by itself
+(`ingest._row`) stores, takes every chunk of the common shape, and never accepts a chunk that `_row`
+refuses: random chunks of good, odd and bad records. And msgspec reads what `json` reads."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from charter.errors import CharterError, InvalidInput, NotFound
 from charter.service.ingest import _row, _Timeline
-from charter.service.ingest_columns import column_groups
+from charter.service.ingest_columns import column_groups, decode
 from charter.storage.slots import ReleaseRecord
 from charter.storage.transactions import uuid7_time
 from charter.storage.txn_writes import Group, groups_of
@@ -119,7 +120,6 @@ ODD: list[tuple[str, Any]] = [
     ("inputs", [1, 2]),
     ("metrics", {"quality": True}),
     ("metrics", {"quality": "high"}),
-    ("metrics", {"quality": float("nan")}),
     ("metrics", {"quality": 10**400}),
     ("metrics", {"q" * 201: 1.0}),
     ("metrics", {"cost": 0.5, "quality": 0.5}),
@@ -132,11 +132,38 @@ ODD: list[tuple[str, Any]] = [
 ]
 
 
-def by_rows(items: list[dict[str, Any]]) -> tuple[list[Group], dict[str, int]]:
-    """What validating each record by itself gives (the reference)."""
+# whole lines that are not what `json.dumps` of a record writes
+_GOOD = (
+    '{"time": "2026-03-02T10:15:00Z", "release": "aaaaaaaaaaaa", "metrics": {"quality": 1, "format_ok": 0.5, '
+    '"cost": 2}'
+)
+RAW = [
+    "",
+    "   ",
+    '{"time": "2026-03-02T10:15:00Z", "release": "aaaaaaaaaaaa", "key": "\ud800"}',  # a lone surrogate
+    "{not json",
+    "[1, 2]",
+    '"text"',
+    _GOOD + ', "metrics": {"quality": NaN}}',
+    _GOOD + ', "latency_ms": 1e400}',
+    _GOOD + ', "key": "\\ud800"}',
+    _GOOD + ', "time": "2026-03-02T10:16:00Z"}',  # a repeated field: the last one counts
+    _GOOD + "} x",
+    _GOOD + "}{}",
+    "  " + _GOOD + "}  ",
+    _GOOD + ', "latency_ms": 12345678901234567890123}',
+    _GOOD + ', "inputs": {"n": 123456789012345678901234567890, "x": [1.5, null, {"y": "é"}]}}',
+]
+
+
+def by_rows(lines: list[str]) -> tuple[list[Group], dict[str, int]]:
+    """What reading each line with `json` and validating it by itself gives (the reference)."""
     rows, metrics, by_arm = [], [], {}
     line = timeline()
-    for number, item in enumerate(items, start=1):
+    for number, text in enumerate(lines, start=1):
+        item = json.loads(text)
+        if not isinstance(item, dict):
+            raise InvalidInput(f"line {number} must be a JSON object")
         row, values = _row(SLOT_ID, {**item, "_line": number}, RELEASES, line)
         rows.append(row)
         metrics.append(values)
@@ -171,8 +198,11 @@ def test_a_batch_of_the_common_shape_takes_the_column_path_and_stores_what_the_r
     data: Any, stretch: tuple[int, int], names: tuple[str, ...]
 ) -> None:
     items = data.draw(st.lists(plain_record(stretch, names), min_size=1, max_size=40))
-    expected, expected_arms = by_rows(items)
-    found = column_groups(items, SLOT_ID, RELEASES, timeline().constant)
+    lines = [json.dumps(item) for item in items]
+    expected, expected_arms = by_rows(lines)
+    columns = decode(lines)
+    assert columns is not None, "lines of the common shape must decode as columns"
+    found = column_groups(columns, SLOT_ID, RELEASES, timeline().constant)
     assert found is not None, "a batch of the common shape must take the column path"
     groups, by_arm = found
     assert records(groups) == records(expected) and by_arm == expected_arms
@@ -186,18 +216,26 @@ def test_a_batch_of_the_common_shape_takes_the_column_path_and_stores_what_the_r
     data=st.data(),
     stretch=st.sampled_from([*STRETCHES, None]),
     odd=st.lists(st.tuples(st.integers(0, 39), st.sampled_from(ODD)), max_size=3),
+    raw=st.lists(st.tuples(st.integers(0, 39), st.sampled_from(RAW)), max_size=2),
 )
 def test_a_batch_the_rows_refuse_is_never_taken_and_any_batch_taken_stores_what_the_rows_would(
-    data: Any, stretch: tuple[int, int] | None, odd: list[tuple[int, tuple[str, Any]]]
+    data: Any,
+    stretch: tuple[int, int] | None,
+    odd: list[tuple[int, tuple[str, Any]]],
+    raw: list[tuple[int, str]],
 ) -> None:
     items = data.draw(st.lists(plain_record(stretch or (0, 120), NAMES), min_size=1, max_size=40))
     for at, (field, value) in odd:
         items[at % len(items)][field] = value
+    lines = [json.dumps(item) for item in items]
+    for at, text in raw:
+        lines[at % len(lines)] = text
     try:
-        expected: tuple[list[Group], dict[str, int]] | None = by_rows(items)
-    except (InvalidInput, NotFound):
+        expected: tuple[list[Group], dict[str, int]] | None = by_rows(lines)
+    except (InvalidInput, NotFound, ValueError):  # ValueError: not JSON
         expected = None
-    found = column_groups(items, SLOT_ID, RELEASES, timeline().constant)
+    columns = decode(lines)
+    found = None if columns is None else column_groups(columns, SLOT_ID, RELEASES, timeline().constant)
     if expected is None:
         assert found is None, "the column path took a batch that validating each record refuses"
     elif found is not None:
@@ -217,3 +255,26 @@ def test_a_rollout_that_starts_changes_stage_or_ends_inside_a_batch_sends_it_to_
     assert line.constant(T0 + 30 * minute, T0 + 31 * minute) == (True, line.at(T0 + 30 * minute))
     assert line.constant(T0 + 50 * minute, T0 + 51 * minute) == (True, None)
     assert line.constant(T0 + 29 * minute, T0 + 30 * minute)[0] is False
+
+
+json_texts = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=10,
+).map(json.dumps)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=json_texts
+    | st.text(alphabet='{}[]":,.-+eE0123456789 \\tnulrsfaINy\u00e9\ud800', max_size=40)
+    | st.builds(lambda a, b: a[: len(a) // 2] + b, json_texts, st.text(max_size=5))
+)
+def test_msgspec_reads_what_json_reads_and_refuses_what_json_refuses(text: str) -> None:
+    import msgspec
+
+    try:
+        found = msgspec.json.decode(text)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeEncodeError):
+        return  # the slow way: `json` reads it, or says why not
+    assert repr(found) == repr(json.loads(text))

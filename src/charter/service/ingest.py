@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import methodcaller
+from itertools import chain, islice
+from operator import itemgetter, methodcaller
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from charter.domain.roles import Action
 from charter.domain.times import parse_time
@@ -33,8 +34,10 @@ from charter.service.ingest_columns import (
     MAX_KEY,
     MAX_METRIC_NAME,
     SHADOW,
+    Columns,
     Found,
     column_groups,
+    decode,
 )
 from charter.service.releases import require_slot, resolve_release
 from charter.storage.engine import WRITE
@@ -167,31 +170,70 @@ def record_lines(source: str | Path | Iterable[str]) -> Iterator[Iterable[str]]:
 def ingest_lines(
     registry: Registry, slot: str, lines: Iterable[str], *, first_line: int = 1, loaded: int = 0
 ) -> _Counts:
-    """Load `lines` in batches of INGEST_BATCH records. A remote client sends a file's lines in
-    such batches: `first_line` numbers the first of them, `loaded` counts the records it loaded
-    before (both for the messages)."""
+    """Load `lines` in batches of INGEST_BATCH lines, each in one transaction. A remote client
+    sends a file's lines in such batches: `first_line` numbers the first of them, `loaded` counts
+    the records it loaded before (both for the messages)."""
     total = _Counts(by_arm={})
-    batch: list[dict[str, Any]] = []
     scan_once = cast(Any, json.JSONDecoder()).scan_once  # not in the stubs
-    for number, line in enumerate(lines, start=first_line):
+    numbered = enumerate(lines, start=first_line)
+    while part := list(islice(numbered, INGEST_BATCH)):
+        # the whole batch is read first: a line that is not JSON refuses it before anything is stored
+        chunks = [
+            _read(part[at : at + CHUNK], scan_once, loaded + total.lines) for at in range(0, len(part), CHUNK)
+        ]
+        if any(chunk.size for chunk in chunks):
+            _add(total, _store(registry, slot, chunks, authorize_as=registry.actor))
+    return total
+
+
+class _Chunk(NamedTuple):
+    """Up to CHUNK lines of a batch: decoded as columns when they are all of the common shape
+    (`ingest_columns`), else read by `json` as records (blank lines left out, `_line` set)."""
+
+    texts: list[str]
+    numbers: list[int]
+    columns: Columns | None
+    items: list[dict[str, Any]] | None
+
+    @property
+    def size(self) -> int:
+        return len(self.texts) if self.items is None else len(self.items)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The chunk's records as dicts (read again by `json` when it was decoded as columns)."""
+        if self.items is not None:
+            return self.items
+        return [
+            {**json.loads(text), "_line": number}
+            for text, number in zip(self.texts, self.numbers, strict=True)
+        ]
+
+
+def _read(
+    part: list[tuple[int, str]], scan_once: Callable[[str, int], tuple[Any, int]], loaded: int
+) -> _Chunk:
+    texts, numbers = list(map(_TEXT, part)), list(map(_NUMBER, part))
+    columns = decode(texts)
+    if columns is not None:
+        return _Chunk(texts, numbers, columns, None)
+    items = []
+    for number, line in part:
         if not line.strip():
             continue
         try:
             item = _parse(line, scan_once)
         except ValueError as exc:
             raise InvalidInput(
-                f"line {number} is not JSON: {exc}; nothing after line {loaded + total.lines} was loaded"
+                f"line {number} is not JSON: {exc}; nothing after line {loaded} was loaded"
             ) from None
         if not isinstance(item, dict):
             raise InvalidInput(f"line {number} must be a JSON object (see docs/rollouts.md)")
         item["_line"] = number
-        batch.append(item)
-        if len(batch) >= INGEST_BATCH:
-            _add(total, ingest_items(registry, slot, batch, authorize_as=registry.actor))
-            batch = []
-    if batch:
-        _add(total, ingest_items(registry, slot, batch, authorize_as=registry.actor))
-    return total
+        items.append(item)
+    return _Chunk(texts, numbers, None, items)
+
+
+_NUMBER, _TEXT = itemgetter(0), itemgetter(1)
 
 
 def _parse(line: str, scan_once: Callable[[str, int], tuple[Any, int]]) -> Any:
@@ -218,42 +260,58 @@ def _add(total: _Counts, part: _Counts) -> None:
 def ingest_items(
     registry: Registry, slot: str, items: list[dict[str, Any]], *, authorize_as: str | None
 ) -> _Counts:
+    """Validate and store records given as dicts (a spool's replay) in one transaction."""
+    return _store(registry, slot, [_Chunk([], [], None, items)], authorize_as=authorize_as)
+
+
+def _store(registry: Registry, slot: str, chunks: list[_Chunk], *, authorize_as: str | None) -> _Counts:
     """Validate and store one batch in one transaction (all or nothing).
 
     Records without ids (their ids are made here, so none can be stored already) are validated a
-    CHUNK at a time as the repository asks for them: PostgreSQL stores one chunk while the next is
+    chunk at a time as the repository asks for them: PostgreSQL stores one chunk while the next is
     validated. Nothing is read from the database once the chunks start (a COPY holds the
     connection), so every release the batch names is resolved first."""
-    with registry.store.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+    engine = registry.store.engine
+    # SQLite: the log is checkpointed after the commit by a thread of its own (storage/wal.py)
+    with (
+        engine.connect().execution_options(**{WRITE: True}) as conn,
+        registry.recorder.wal.deferred(conn),
+        conn.begin(),
+    ):
         tx = Tx(conn, registry.clock, writable=True)
         if authorize_as is not None:
             authorize(tx, authorize_as, Action.ROUTE)
         slot_record = require_slot(tx, slot)
-        releases = _releases(tx, slot, items)
+        releases = _releases(tx, slot, chunks)
         timeline = _Timeline(tx, slot_record.id)
         by_arm: dict[str, int] = {}
-        if any("id" in item for item in items):  # only ids the records carry can be stored already
+        if any(chunk.items is not None and any("id" in item for item in chunk.items) for chunk in chunks):
+            # ids given: some may be stored already, or repeated in the batch (`insert_many` skips them)
             rows: list[TxnRow] = []
             metrics: list[dict[str, float]] = []
-            for item in items:
+            for item in chain.from_iterable(chunk.records() for chunk in chunks):
                 row, values = _row(slot_record.id, item, releases, timeline)
                 rows.append(row)
                 metrics.append(values)
                 by_arm[row[4]] = by_arm.get(row[4], 0) + 1
             inserted = tx.transactions.insert_many(rows, metrics=metrics)
         else:
-            chunks = (
-                _chunk(items[start : start + CHUNK], slot_record.id, releases, timeline, by_arm)
-                for start in range(0, len(items), CHUNK)
+            inserted = tx.transactions.insert_chunks(
+                _groups(chunk, slot_record.id, releases, timeline, by_arm) for chunk in chunks
             )
-            inserted = tx.transactions.insert_chunks(chunks)
-    return _Counts(len(items), inserted, by_arm)
+    return _Counts(sum(chunk.size for chunk in chunks), inserted, by_arm)
 
 
-def _releases(tx: Tx, slot: str, items: list[dict[str, Any]]) -> dict[str, ReleaseRecord | CharterError]:
-    """Each release reference the items make, resolved (or the error resolving it gives, raised
+def _releases(tx: Tx, slot: str, chunks: list[_Chunk]) -> dict[str, ReleaseRecord | CharterError]:
+    """Each release reference the batch makes, resolved (or the error resolving it gives, raised
     by `_row` at the first line that makes it)."""
-    refs = {_ref_text(ref) for ref in map(methodcaller("get", "release"), items) if ref is not None}
+    refs: set[str] = set()
+    for chunk in chunks:
+        if chunk.columns is not None:
+            refs.update(chunk.columns.releases)
+        else:
+            found = map(methodcaller("get", "release"), chunk.items or ())
+            refs.update(_ref_text(ref) for ref in found if ref is not None)
     out: dict[str, ReleaseRecord | CharterError] = {}
     for ref in refs:
         try:
@@ -267,24 +325,25 @@ def _ref_text(ref: Any) -> str:
     return ref if type(ref) is str else str(ref)
 
 
-def _chunk(
-    items: list[dict[str, Any]],
+def _groups(
+    chunk: _Chunk,
     slot_id: int,
     releases: dict[str, ReleaseRecord | CharterError],
     timeline: _Timeline,
     by_arm: dict[str, int],
 ) -> list[Group]:
-    """Records whose ids are made here, as the repository stores them: a column at a time when
+    """A chunk's records (ids made here), as the repository stores them: a column at a time when
     they are all alike (`ingest_columns`), else one by one (which names the first bad line)."""
-    fast = column_groups(items, slot_id, releases, timeline.constant)
-    if fast is not None:
-        groups, counts = fast
-        for arm, n in counts.items():
-            by_arm[arm] = by_arm.get(arm, 0) + n
-        return groups
+    if chunk.columns is not None:
+        fast = column_groups(chunk.columns, slot_id, releases, timeline.constant)
+        if fast is not None:
+            groups, counts = fast
+            for arm, n in counts.items():
+                by_arm[arm] = by_arm.get(arm, 0) + n
+            return groups
     rows: list[TxnRow] = []
     metrics: list[dict[str, float]] = []
-    for item in items:
+    for item in chunk.records():
         row, values = _row(slot_id, item, releases, timeline)
         rows.append(row)
         metrics.append(values)

@@ -312,7 +312,7 @@ class Recorder(RecordQueue):
             batch_size=batch_size,
         )
         self.registry = registry
-        self._wal = WalCheckpointer(registry.store.engine)
+        self.wal = WalCheckpointer(registry.store.engine)
         self.spool = spool or registry.settings.home / "spool"
         self._ids: dict[tuple[str, str], tuple[int, int]] = {}  # (slot, release digest) → ids
         self._served: dict[int, tuple[RouteDecision, tuple[Any, ...]]] = {}  # id(decision) → its fields
@@ -330,7 +330,7 @@ class Recorder(RecordQueue):
 
     def close(self) -> None:
         super().close()
-        self._wal.close()
+        self.wal.close()
 
     def flush(self) -> FlushReport:
         """Write everything pending (and replay the spool); what cannot be written is spooled."""
@@ -357,7 +357,7 @@ class Recorder(RecordQueue):
         # SQLite: the log is checkpointed after the commit by a thread of its own (storage/wal.py)
         with (
             engine.connect().execution_options(**{WRITE: True}) as conn,
-            self._wal.deferred(conn),
+            self.wal.deferred(conn),
             conn.begin(),
         ):
             # the decisions' ids first: no other statement can run on the connection during a COPY
