@@ -224,3 +224,20 @@ def test_a_deferred_write_leaves_its_checkpoint_to_a_thread_that_copies_the_whol
         assert busy == 0 and logged == copied > 0  # the whole log, by the thread
     else:
         assert done == []  # PostgreSQL: nothing to do
+
+
+def test_ids_made_in_bulk_are_the_ids_made_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same counters, prefixes and random bits, in the same order; the state carries over."""
+    import charter.storage.transactions as module
+
+    start = 1_790_000_000_123
+    milliseconds = [start, start, start + 1, *[start + 2] * 5000, start + 2, start + 9]  # counter overflows
+    made = []
+    for bulk in (False, True):
+        monkeypatch.setattr(module, "_uuid_state", [(start, 7, f"{start >> 16:08x}-{start & 0xFFFF:04x}-7")])
+        monkeypatch.setattr(module, "_random_bits", random.Random(5).getrandbits)
+        ids = (module.uuid7_many(milliseconds) if bulk
+               else module.uuid7_texts([module.uuid7_parts(ms) for ms in milliseconds]))  # fmt: skip
+        made.append((ids, module._uuid_state[0]))
+    assert made[0] == made[1]
+    assert len(set(made[0][0])) == len(milliseconds)

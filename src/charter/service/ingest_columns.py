@@ -32,8 +32,8 @@ import msgspec
 from charter.domain.routing import Arm
 from charter.errors import CharterError
 from charter.storage.slots import ReleaseRecord
-from charter.storage.transactions import uuid7_parts, uuid7_texts
-from charter.storage.txn_writes import Decision, Group, metric_rows, metrics_json_rows
+from charter.storage.transactions import uuid7_many
+from charter.storage.txn_writes import Decision, Group, MetricRows, RowDicts, metric_rows, metrics_json_rows
 
 MAX_ERROR = 2000
 MAX_KEY = 200
@@ -66,11 +66,13 @@ class Line(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 class Columns(NamedTuple):
-    """A chunk of `Line`s, a list per field."""
+    """A chunk of `Line`s, a list per field; the metrics as names and each record's values (no
+    dict kept per record: a batch's dicts alive at once cost the garbage collector more than
+    making them)."""
 
     times: list[str]
     releases: list[str]
-    metrics: list[dict[str, float] | None]
+    metrics: MetricRows
     keys: list[str | None]
     latencies: list[float | None]
     errors: list[str | None]
@@ -85,12 +87,19 @@ _FIELDS = [
 
 
 def decode(texts: Sequence[str]) -> Columns | None:
-    """The lines as columns, when every one is a `Line` (else None: read them with `json`)."""
+    """The lines as columns, when every one is a `Line` and all report the same metrics (of 1 to
+    MAX_METRIC_NAME characters); else None: read them with `json`."""
     try:
         lines = list(map(_DECODE, texts))
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeEncodeError):  # a lone surrogate
         return None
-    return Columns(*(list(map(field, lines)) for field in _FIELDS))
+    times, releases, metrics, *rest = (list(map(field, lines)) for field in _FIELDS)
+    if None in metrics:
+        metrics = [{} if m is None else m for m in metrics]
+    same = metric_rows(metrics)
+    if same is None or not all(0 < len(name) <= MAX_METRIC_NAME for name in same[0]):
+        return None
+    return Columns(times, releases, same, *rest)
 
 
 def column_groups(
@@ -123,20 +132,22 @@ def column_groups(
         if decision is None:
             return None
         decisions[ref, arm] = decision
-    metrics = _metrics(columns.metrics)
-    if metrics is None or _longest(columns.keys) > MAX_KEY or _longest(columns.errors) > MAX_ERROR:
+    names, rows = columns.metrics
+    if names and not all(map(isfinite, chain.from_iterable(rows))):
         return None
-    texts, values = metrics
+    if _longest(columns.keys) > MAX_KEY or _longest(columns.errors) > MAX_ERROR:
+        return None
+    texts = metrics_json_rows(names, rows)
     inputs = [None if v is None else json.dumps(v, default=str) for v in columns.inputs]
     # exact Unix nanoseconds, as `_row` makes them; ids from their milliseconds, in record order
     ns = list(map(mul, map(floordiv, map(sub, when, repeat(EPOCH)), repeat(_US)), repeat(1000)))
-    ids = uuid7_texts(map(uuid7_parts, map(floordiv, ns, repeat(1_000_000))))
+    ids = uuid7_many(map(floordiv, ns, repeat(1_000_000)))
     own: tuple[Sequence[Any], ...] = (
-        ids, ns, columns.latencies, columns.errors, columns.keys, texts, inputs, [None] * n, values,
+        ids, ns, columns.latencies, columns.errors, columns.keys, texts, inputs, [None] * n, rows,
     )  # fmt: skip
     if len(decisions) == 1:
         (decision,) = decisions.values()
-        return [Group(decision, *own)], {decision[2]: n}
+        return [_group(decision, names, own)], {decision[2]: n}
     where: dict[tuple[str, str | None], list[int]] = {key: [] for key in decisions}
     for i, key in enumerate(zip(refs, arms, strict=True)):
         where[key].append(i)
@@ -145,9 +156,16 @@ def column_groups(
     for key, picked in where.items():
         decision = decisions[key]
         pick = _picker(picked)
-        groups.append(Group(decision, *(pick(column) for column in own)))
+        groups.append(_group(decision, names, [pick(column) for column in own]))
         by_arm[decision[2]] = by_arm.get(decision[2], 0) + len(picked)
     return groups, by_arm
+
+
+def _group(decision: Decision, names: tuple[str, ...], own: Sequence[Sequence[Any]]) -> Group:
+    """A group of records; `own`: their columns in Group's order, the last the metrics' rows."""
+    ids, times, latencies, errors, keys, texts, inputs, parents, rows = own
+    same = (names, list(rows))
+    return Group(decision, ids, times, latencies, errors, keys, texts, inputs, parents, RowDicts(*same), same)
 
 
 def _picker(positions: list[int]) -> Callable[[Sequence[Any]], list[Any]]:
@@ -181,22 +199,6 @@ def _decision(slot_id: int, release_id: int, arm: str | None, found: Found) -> D
     if arm not in ARMS:
         return None
     return (slot_id, release_id, arm, rollout, stage, None, False)
-
-
-def _metrics(raw: list[dict[str, float] | None]) -> tuple[list[str], list[dict[str, float]]] | None:
-    """Each record's metrics as JSON and as a dict, when every record has the same names (of 1 to
-    MAX_METRIC_NAME characters) with finite numbers."""
-    if None in raw:
-        raw = [{} if m is None else m for m in raw]
-    same = metric_rows(raw)  # type: ignore[arg-type]  # no None left
-    if same is None:
-        return None
-    names, rows = same
-    if not all(0 < len(name) <= MAX_METRIC_NAME for name in names):
-        return None
-    if names and not all(map(isfinite, chain.from_iterable(rows))):
-        return None
-    return metrics_json_rows(names, rows), raw  # type: ignore[return-value]
 
 
 def _longest(texts: list[str | None]) -> int:

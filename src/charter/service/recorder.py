@@ -73,7 +73,7 @@ from charter.service.txn_context import CURRENT
 from charter.storage.engine import WRITE
 from charter.storage.store import Tx
 from charter.storage.transactions import CHUNK, TransactionRepo, uuid7, uuid7_parts, uuid7_text, uuid7_texts
-from charter.storage.txn_writes import Group, metrics_jsons
+from charter.storage.txn_writes import Group, metric_rows, metrics_json_rows, metrics_jsons
 from charter.storage.wal import WalCheckpointer
 
 if TYPE_CHECKING:
@@ -393,11 +393,13 @@ class Recorder(RecordQueue):
         groups: list[Group] = []
         for group in by_decision.values():
             values = list(map(_METRICS, group))
+            same = metric_rows(values)  # the same metrics on every record: JSON and sums from rows
             fields = _stale(self._served_fields(conn, group[0].decision), group[0].fallback)
             groups.append(Group(
                 fields, uuid7_texts(map(_UUID, group)), list(map(_AT, group)),
                 list(map(_LATENCY, group)), list(map(_ERROR, group)), list(map(_KEY, group)),
-                metrics_jsons(values), _inputs(list(map(_INPUTS, group))), [None] * len(group), values,
+                metrics_jsons(values) if same is None else metrics_json_rows(*same),
+                _inputs(list(map(_INPUTS, group))), [None] * len(group), values, same,
             ))  # fmt: skip
         if shadows:
             groups.extend(self._shadow_groups(conn, shadows))

@@ -106,6 +106,24 @@ def uuid7_texts(parts: Iterable[UuidParts]) -> list[str]:
     return [text % (prefix, counter, 0x8000 | bits >> 48, bits & low) for prefix, counter, bits in parts]
 
 
+def uuid7_many(milliseconds: Iterable[int]) -> list[str]:
+    """`uuid7_text(uuid7_parts(ms))` for each of `milliseconds`, in order, in one loop (a bulk
+    load makes tens of thousands at once)."""
+    last, counter, prefix = _uuid_state[0]
+    text, low, draw = _UUID_TEXT, 0xFFFF_FFFF_FFFF, _random_bits
+    out: list[str] = []
+    append = out.append
+    for ms in milliseconds:
+        if ms == last and counter < 0xFFF:
+            counter += 1
+        else:
+            last, counter, prefix = ms, 0, f"{ms >> 16 & 0xFFFF_FFFF:08x}-{ms & 0xFFFF:04x}-7"
+        bits = draw(62)
+        append(text % (prefix, counter, 0x8000 | bits >> 48, bits & low))
+    _uuid_state[0] = (last, counter, prefix)
+    return out
+
+
 def uuid7_time(text: str) -> datetime:
     """The millisecond a UUIDv7 was made for."""
     ms = int(text.replace("-", "")[:12], 16)
@@ -495,12 +513,13 @@ def _add_sums(sums: txn_moments.Sums, group: Group, stored: set[str] | None) -> 
     _, _, arm, rollout_id, *_ = group.decision
     if rollout_id is None:
         return
-    times, values = group.times, group.values
+    times, values, same = group.times, group.values, group.same
     if stored is not None:
         kept = [i for i, txn_id in enumerate(group.ids) if txn_id in stored]
         if len(kept) < len(times):
             times, values = [times[i] for i in kept], [values[i] for i in kept]
-    txn_moments.add_group(sums, rollout_id, arm, times, values)
+            same = None if same is None else (same[0], [same[1][i] for i in kept])
+    txn_moments.add_group(sums, rollout_id, arm, times, values, same)
 
 
 def _first_of_each_id(rows: Sequence[TxnRow]) -> list[int]:

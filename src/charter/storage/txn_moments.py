@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from charter.storage.txn_writes import metric_rows
+from charter.storage.txn_writes import MetricRows, metric_rows
 
 MINUTE = 60
 HOUR = 3600
@@ -75,9 +75,11 @@ def add_group(
     arm: str,
     times: Sequence[datetime | int],
     metrics: Sequence[Mapping[str, float]],
+    same: MetricRows | None = None,
 ) -> None:
     """Add to `out` the sums of records of one rollout and arm (`times[i]`: when `metrics[i]` was
-    recorded, an aware datetime or Unix nanoseconds).
+    recorded, an aware datetime or Unix nanoseconds; `same`: `metric_rows(metrics)`, when the
+    caller has it).
 
     Records are first grouped by minute and the names of their metrics (an application reports
     the same few on every request), the keys made in C; then each group's columns are summed by
@@ -87,7 +89,7 @@ def add_group(
     in Python."""
     if set(map(type, times)) <= {int}:
         in_minutes = list(map(floordiv, times, repeat(_MINUTE_NS)))
-        if _add_runs(out, rollout_id, arm, in_minutes, metrics):
+        if _add_runs(out, rollout_id, arm, in_minutes, same or metric_rows(metrics)):
             return
         minutes: Iterable[int] = in_minutes
     else:
@@ -105,15 +107,10 @@ def add_group(
             _add_minute(out, rollout_id, arm, minute, names, map(_values, rows), len(rows))
 
 
-def _add_runs(
-    out: Sums, rollout_id: str, arm: str, minutes: list[int], metrics: Sequence[Mapping[str, float]]
-) -> bool:
-    """`add_group`'s common case: minutes in order, the same metric names in every record. False
-    (and nothing added) when it is not that case."""
-    if not all(map(le, minutes, islice(minutes, 1, None))):
-        return False
-    same = metric_rows(metrics)
-    if same is None:
+def _add_runs(out: Sums, rollout_id: str, arm: str, minutes: list[int], same: MetricRows | None) -> bool:
+    """`add_group`'s common case: minutes in order, the same metric names in every record (`same`).
+    False (and nothing added) when it is not that case."""
+    if same is None or not all(map(le, minutes, islice(minutes, 1, None))):
         return False
     names, rows = same
     if not names:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from itertools import repeat
 from json.encoder import encode_basestring_ascii as _quote
 from operator import itemgetter
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, cast, overload
 
 COLUMNS = (
     "id",
@@ -65,6 +65,9 @@ class TxnRow(NamedTuple):
     parent_id: str | None
 
 
+# metric names, and each record's values of them in that order (`metric_rows`)
+MetricRows = tuple[tuple[str, ...], list[tuple[float, ...]]]
+
 # slot_id, release_id, arm, rollout_id, stage, table_version, stale
 Decision = tuple[int, int, str, str | None, str | None, int | None, bool]
 _DECISION: Any = itemgetter(2, 3, 4, 5, 6, 7, 8)
@@ -72,7 +75,9 @@ _DECISION: Any = itemgetter(2, 3, 4, 5, 6, 7, 8)
 
 class Group(NamedTuple):
     """Records of one routing decision, as columns (each as long as `ids`); `values`: each
-    record's metrics as a dict (`metrics` holds them as JSON)."""
+    record's metrics as a dict (`metrics` holds them as JSON); `same`, when every record reports
+    the same metrics: their names and each record's values (`metric_rows`), so that the sums need
+    no dict per record (`values` may then be a `RowDicts` made from them)."""
 
     decision: Decision
     ids: Sequence[str]
@@ -84,6 +89,7 @@ class Group(NamedTuple):
     inputs: Sequence[str | None]
     parents: Sequence[str | None]
     values: Sequence[Mapping[str, float]]
+    same: MetricRows | None = None
 
 
 def groups_of(rows: Sequence[TxnRow], values: Sequence[Mapping[str, float]]) -> Iterator[Group]:
@@ -168,7 +174,26 @@ def metrics_json(metrics: Mapping[str, float]) -> str:
     return _template(tuple(metrics)) % tuple(metrics.values())
 
 
-MetricRows = tuple[tuple[str, ...], list[tuple[float, ...]]]
+class RowDicts(Sequence[Mapping[str, float]]):
+    """Records' metrics as dicts, made when one is asked for from `metric_rows`' answer (the
+    column paths keep no dict per record)."""
+
+    def __init__(self, names: tuple[str, ...], rows: Sequence[tuple[float, ...]]) -> None:
+        self.names, self.rows = names, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, i: int) -> Mapping[str, float]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Mapping[str, float]]: ...
+
+    def __getitem__(self, i: int | slice) -> Mapping[str, float] | Sequence[Mapping[str, float]]:
+        if isinstance(i, slice):
+            return RowDicts(self.names, self.rows[i])
+        return dict(zip(self.names, self.rows[i], strict=True))
 
 
 def metric_rows(metrics: Sequence[Mapping[str, float]]) -> MetricRows | None:
