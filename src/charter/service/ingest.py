@@ -3,7 +3,8 @@
 One JSON object per line (the schema is in docs/rollouts.md): `time` and `release` are required;
 the arm, rollout and stage default to what the slot was running at `time` — the rollout whose
 baseline or candidate the release is, and its stage then (`_Timeline`). Records are validated and
-stored in batches, each in one transaction; ids already stored are skipped.
+stored in batches, each in one transaction; ids already stored are skipped. Lines of the common
+shape are decoded and checked a column at a time (`ingest_columns`); the rest one by one (`_row`).
 """
 
 from __future__ import annotations
