@@ -152,6 +152,7 @@ RAW = [
     _GOOD + "}{}",
     "  " + _GOOD + "}  ",
     _GOOD + ', "latency_ms": 12345678901234567890123}',
+    _GOOD + ', "latency_ms": 1' + "0" * 400 + "}",  # too large for a float: refused, by name
     _GOOD + ', "inputs": {"n": 123456789012345678901234567890, "x": [1.5, null, {"y": "é"}]}}',
 ]
 

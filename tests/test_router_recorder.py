@@ -143,6 +143,7 @@ def test_ingest_validates_every_line_and_skips_records_already_stored(w: World, 
         ({**good, "id": "42"}, "not a UUID"),
         ({**good, "release": "0000000000"}, "line 2: release 0000000000 not found; list releases with"),
         ({**good, "release": "zz"}, "line 2: 'zz' is not a valid reference; expected a release digest"),
+        ({**good, "latency_ms": 10**400}, "line 2: latency_ms 1000000000.* is not a valid float"),
     ]
     before = stored(w.admin)
     for record, message in bad:

@@ -453,9 +453,10 @@ def _optional(item: Mapping[str, Any], key: str, kind: Callable[[Any], Any]) -> 
         return None
     try:
         return kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer too large for a float
         expected = "a UUID" if kind is _uuid_text else f"a valid {getattr(kind, '__name__', 'value')}"
-        raise InvalidInput(f"line {item.get('_line', '?')}: {key} {value!r} is not {expected}") from None
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:60] + "…"
+        raise InvalidInput(f"line {item.get('_line', '?')}: {key} {shown} is not {expected}") from None
 
 
 def _time(value: Any) -> datetime:
