@@ -288,13 +288,8 @@ def _store(registry: Registry, slot: str, chunks: list[_Chunk], *, authorize_as:
         by_arm: dict[str, int] = {}
         if any(chunk.items is not None and any("id" in item for item in chunk.items) for chunk in chunks):
             # ids given: some may be stored already, or repeated in the batch (`insert_many` skips them)
-            rows: list[TxnRow] = []
-            metrics: list[dict[str, float]] = []
-            for item in chain.from_iterable(chunk.records() for chunk in chunks):
-                row, values = _row(slot_record.id, item, releases, timeline)
-                rows.append(row)
-                metrics.append(values)
-                by_arm[row[4]] = by_arm.get(row[4], 0) + 1
+            items = chain.from_iterable(chunk.records() for chunk in chunks)
+            rows, metrics = _rows(items, slot_record.id, releases, timeline, by_arm)
             inserted = tx.transactions.insert_many(rows, metrics=metrics)
         else:
             inserted = tx.transactions.insert_chunks(
@@ -342,14 +337,26 @@ def _groups(
             for arm, n in counts.items():
                 by_arm[arm] = by_arm.get(arm, 0) + n
             return groups
+    rows, metrics = _rows(chunk.records(), slot_id, releases, timeline, by_arm)
+    return list(groups_of(rows, metrics))
+
+
+def _rows(
+    items: Iterable[dict[str, Any]],
+    slot_id: int,
+    releases: dict[str, ReleaseRecord | CharterError],
+    timeline: _Timeline,
+    by_arm: dict[str, int],
+) -> tuple[list[TxnRow], list[dict[str, float]]]:
+    """Each record checked by itself (`_row`, which names the first bad line), counted per arm."""
     rows: list[TxnRow] = []
     metrics: list[dict[str, float]] = []
-    for item in chunk.records():
+    for item in items:
         row, values = _row(slot_id, item, releases, timeline)
         rows.append(row)
         metrics.append(values)
         by_arm[row[4]] = by_arm.get(row[4], 0) + 1
-    return list(groups_of(rows, metrics))
+    return rows, metrics
 
 
 _KNOWN = frozenset({

@@ -86,9 +86,14 @@ def uuid7_parts(ms: int) -> UuidParts:
     if ms == last and counter < 0xFFF:
         counter += 1
     else:
-        counter, prefix = 0, f"{ms >> 16 & 0xFFFF_FFFF:08x}-{ms & 0xFFFF:04x}-7"
+        counter, prefix = 0, _uuid_prefix(ms)
     _uuid_state[0] = (ms, counter, prefix)
     return prefix, counter, _random_bits(62)
+
+
+def _uuid_prefix(ms: int) -> str:
+    """A UUIDv7's text up to its counter: 48 bits of Unix milliseconds and the version."""
+    return f"{ms >> 16 & 0xFFFF_FFFF:08x}-{ms & 0xFFFF:04x}-7"
 
 
 _UUID_TEXT = "%s%03x-%04x-%012x"  # prefix, counter, variant and 14 random bits, 48 random bits
@@ -117,7 +122,7 @@ def uuid7_many(milliseconds: Iterable[int]) -> list[str]:
         if ms == last and counter < 0xFFF:
             counter += 1
         else:
-            last, counter, prefix = ms, 0, f"{ms >> 16 & 0xFFFF_FFFF:08x}-{ms & 0xFFFF:04x}-7"
+            last, counter, prefix = ms, 0, _uuid_prefix(ms)
         bits = draw(62)
         append(text % (prefix, counter, 0x8000 | bits >> 48, bits & low))
     _uuid_state[0] = (last, counter, prefix)
